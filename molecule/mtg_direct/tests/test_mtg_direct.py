@@ -1,0 +1,143 @@
+"""Behaviour of the two-service topology as a user sees it (real mtg, real Caddy)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
+EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
+sys.path.insert(0, os.path.join(PROJECT, "plugins", "module_utils"))
+sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
+
+import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
+
+DOMAIN = "proxy.stealth.test"
+CA = os.path.join(EPHEMERAL, "pki", "ca.crt")
+
+
+def _secret(host):
+    return host.file("/etc/mtg/secret").content_string.strip()
+
+
+def _ip(host):
+    return host.ansible("setup", "filter=ansible_default_ipv4")["ansible_facts"]["ansible_default_ipv4"]["address"]
+
+
+def _wrong_secret(secret):
+    # same domain, different key
+    key = secret[2:34]
+    flipped = "%032x" % (int(key, 16) ^ 1)
+    return "ee" + flipped + secret[34:]
+
+
+def test_service_enabled_running_as_its_user(host):
+    svc = host.service("mtg")
+    assert svc.is_enabled
+    assert svc.is_running
+    users = host.check_output("ps -o user= -C mtg").split()
+    assert users and set(users) == {"mtg"}
+
+
+def test_listens_only_where_configured(host):
+    out = host.check_output("ss -Htlnp")
+    mtg_sockets = sorted(line.split()[3] for line in out.splitlines() if '"mtg"' in line)
+    assert mtg_sockets == sorted(["*:443", "127.0.0.1:3129"]) or mtg_sockets == sorted(["[::]:443", "127.0.0.1:3129"])
+
+
+def test_files_and_modes(host):
+    conf = host.file("/etc/mtg/config.toml")
+    assert (conf.user, conf.group, conf.mode) == ("root", "mtg", 0o640)
+    secret = host.file("/etc/mtg/secret")
+    assert (secret.user, secret.group, secret.mode) == ("root", "root", 0o600)
+    assert host.file("/etc/mtg").mode == 0o750
+    text = conf.content_string
+    # mtg 2.2.8 spells the fronting key `ip`; `host` would be silently ignored
+    assert '\n[domain-fronting]\nip = "127.0.0.1"\nport = 8443\nproxy-protocol = true\n' in text
+    assert 'bind-to = "[::]:443"' in text
+    binary = host.file("/usr/local/bin/mtg")
+    assert (binary.user, binary.mode) == ("root", 0o755)
+    assert host.check_output("/usr/local/bin/mtg --version").startswith("2.2.8 ")
+
+
+def test_unit_is_hardened(host):
+    props = dict(
+        line.split("=", 1)
+        for line in host.check_output(
+            "systemctl show mtg -p NoNewPrivileges -p ProtectSystem -p ProtectHome -p PrivateTmp "
+            "-p LimitNOFILE -p Restart -p AmbientCapabilities -p User"
+        ).splitlines()
+    )
+    assert props["NoNewPrivileges"] == "yes"
+    assert props["ProtectSystem"] == "strict"
+    assert props["ProtectHome"] == "yes"
+    assert props["PrivateTmp"] == "yes"
+    assert props["LimitNOFILE"] == "65536"
+    assert props["Restart"] == "always"
+    assert props["User"] == "mtg"
+    # binds :443, so it needs exactly CAP_NET_BIND_SERVICE
+    assert props["AmbientCapabilities"] == "cap_net_bind_service"
+
+
+def test_selftest_module_on_the_host(host):
+    secret = _secret(host)
+    good = host.ansible("tgproxy.stealth.faketls_selftest", "host=127.0.0.1 port=443 secret=%s" % secret, check=False)
+    assert good.get("failed") is not True, good
+    assert good["ok"] is True
+    bad = host.ansible("tgproxy.stealth.faketls_selftest", "host=127.0.0.1 port=443 secret=%s" % _wrong_secret(secret),
+                       check=False)
+    assert bad.get("failed") is True
+    assert "verify_server_hmac" in bad["msg"]
+
+
+def test_selftest_from_outside_right_and_wrong_secret(host):
+    secret = _secret(host)
+    ip = _ip(host)
+    key = bytes.fromhex(secret[2:34])
+    good = _faketls.selftest(ip, 443, key, DOMAIN, timeout=5.0)
+    assert good["ok"] is True, good
+    wrong = _faketls.selftest(ip, 443, bytes.fromhex(_wrong_secret(secret)[2:34]), DOMAIN, timeout=5.0)
+    assert wrong["ok"] is False
+    assert wrong["step"] == "verify_server_hmac"
+
+
+def test_bytes_reach_the_dc_simulator_and_come_back(host):
+    secret = _secret(host)
+    before = host.check_output("journalctl -u tgp-dcsim -o cat --no-pager | grep -c 'echo session' || true")
+    proc = subprocess.run(
+        [sys.executable, os.path.join(PROJECT, "tests", "testbed", "mtg_echo.py"), "--host", _ip(host), "--port", "443",
+         "--secret", secret, "--payload-size", "65536"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["ok"] is True and summary["echoed"] == 65536
+    after = host.check_output("journalctl -u tgp-dcsim -o cat --no-pager | grep -c 'echo session' || true")
+    assert int(after) > int(before)
+
+
+@pytest.mark.parametrize("sni", [DOMAIN, "random-%d.example.org" % os.getpid()])
+def test_tls_client_without_secret_gets_the_website(host, sni):
+    ip = _ip(host)
+    proc = subprocess.run(
+        ["openssl", "s_client", "-connect", "%s:443" % ip, "-servername", sni, "-CAfile", CA,
+         "-verify_return_error", "-verify_hostname", DOMAIN, "-brief"],
+        input="", capture_output=True, text=True, timeout=20,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Verification: OK" in out
+    assert "CN = %s" % DOMAIN in out or "CN=%s" % DOMAIN in out
+    page = subprocess.run(
+        ["curl", "-sS", "--max-time", "10", "--cacert", CA, "--resolve", "%s:443:%s" % (DOMAIN, ip), "https://%s/" % DOMAIN],
+        capture_output=True, text=True, timeout=20,
+    )
+    assert page.returncode == 0, page.stderr
+    assert "Northwind Field Notes" in page.stdout
+
+
+def test_prometheus_endpoint_on_loopback(host):
+    metrics = host.check_output("curl -fsS http://127.0.0.1:3129/")
+    assert "mtg_" in metrics

@@ -1,0 +1,51 @@
+"""Bad input is rejected before anything changes on the host (real role runs)."""
+
+import os
+import subprocess
+
+import pytest
+
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", "")
+EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
+SCENARIO = os.path.join(PROJECT, "molecule", "mtg_direct")
+MIRROR = os.environ.get("TGP_MIRROR_URL", "")
+# A valid secret for another domain (the key is not used anywhere).
+OTHER_DOMAIN_SECRET = "ee" + "5a" * 16 + b"other.example.com".hex()
+
+SNAPSHOT = (
+    "sha256sum /etc/mtg/config.toml /etc/mtg/secret /usr/local/bin/mtg /etc/systemd/system/mtg.service;"
+    " systemctl show mtg -p MainPID -p ActiveEnterTimestamp"
+)
+
+CASES = {
+    "malformed-secret": (["mtg_secret=ee1234"], "mtg_secret] the secret is malformed"),
+    "secret-domain-mismatch": (["mtg_secret=" + OTHER_DOMAIN_SECRET], "encodes the domain 'other.example.com'"),
+    "unknown-prefer-ip": (["mtg_prefer_ip=ipv5"], "mtg_prefer_ip"),
+    "bind-not-hostport": (["mtg_bind_to=443"], "[mtg_bind_to] '443' is not a host:port bind address"),
+    "unsupported-architecture": (["__mtg_architecture=mips64"], "[ansible_facts.architecture] mips64 has no mtg release"),
+    "checksum-mismatch": (
+        ["mtg_version=2.99.0", "mtg_release_base_url=%s/tampered/9seconds/mtg/releases/download" % MIRROR],
+        "did not match",
+    ),
+}
+
+
+def _converge(host_name, extra):
+    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"), "--limit", host_name,
+           os.path.join(SCENARIO, "converge.yml")]
+    for item in extra:
+        cmd += ["-e", item]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_fails_and_host_is_unchanged(host, case):
+    extra, expected = CASES[case]
+    before = host.check_output(SNAPSHOT)
+    proc = _converge(host.backend.get_hostname(), extra)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert expected in out, out
+    assert host.check_output(SNAPSHOT) == before
+    # the secret never shows up in the output of a failed run
+    assert host.file("/etc/mtg/secret").content_string.strip() not in out

