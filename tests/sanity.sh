@@ -9,6 +9,21 @@ dest=${TMPDIR:-/tmp}/tgproxy-sanity/ansible_collections/tgproxy/stealth
 rm -rf "$dest" && mkdir -p "$dest"
 git ls-files -co --exclude-standard -z | grep -zv '^\.cache/' | (cd "$root" && xargs -0 cp --parents -t "$dest")
 cd "$dest"
+# ansible-test bootstraps pip in its per-test venvs with a get-pip script it
+# downloads from a CI host this machine cannot reach; stand in with ensurepip.
+pyreq=$(python -c 'import ansible_test, os; print(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py"))')
+pipver=$(sed -n "s/^ *pip='\([0-9.]*\)',/\1/p" "$pyreq" | head -1)
+getpip=$HOME/.ansible/test/cache/get_pip_${pipver//./_}.py
+if [ -n "$pipver" ] && [ ! -s "$getpip" ]; then
+  mkdir -p "$(dirname "$getpip")"
+  cat >"$getpip" <<'PY'
+# stand-in for get-pip.py: ensurepip, then the pinned pip from PyPI
+import subprocess, sys
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade"])
+subprocess.check_call([sys.executable, "-m", "pip", "install"] + args)
+PY
+fi
 # Tests that need nothing beyond the running Python and ansible-core; the
 # ones left out need pinned tool venvs per Python version (pylint, mypy, …)
 # and are covered by ansible-lint/yamllint and the unit tests instead.

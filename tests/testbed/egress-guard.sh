@@ -17,11 +17,10 @@ apply() {
   iptables -w -N DOCKER-USER 2>/dev/null || true
   iptables -w -A "$chain" -d "$TGP_SUBNET" -j RETURN
   iptables -w -A "$chain" -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
-  local host ip
-  for host in $(sed -n 's#^URIs: *[a-z]*://\([^/:]*\).*#\1#p' /etc/apt/sources.list.d/*.sources 2>/dev/null | sort -u) deb.debian.org; do
-    for ip in $(getent ahostsv4 "$host" | awk '{print $1}' | sort -u); do
-      iptables -w -A "$chain" -d "$ip/32" -p tcp -m multiport --dports 80,443 -j RETURN
-    done
+  local ip hosts
+  hosts=$(sed -n 's#^URIs: *[a-z]*://\([^/:]*\).*#\1#p' /etc/apt/sources.list.d/*.sources 2>/dev/null)
+  for ip in $(for h in $hosts deb.debian.org; do getent ahostsv4 "$h"; done | awk '{print $1}' | sort -u); do
+    iptables -w -A "$chain" -d "$ip/32" -p tcp -m multiport --dports 80,443 -j RETURN
   done
   iptables -w -A "$chain" -j REJECT --reject-with icmp-admin-prohibited
   iptables -w -C DOCKER-USER -s "$TGP_SUBNET" -j "$chain" 2>/dev/null ||

@@ -10,7 +10,7 @@ case "${1:-}" in
     nohup python3 -m http.server --bind "$TGP_GATEWAY" --directory "$TGP_CACHE/mirror" "$TGP_MIRROR_PORT" \
       >"$TGP_CACHE/logs/mirror.log" 2>&1 &
     echo $! >"$pidfile"
-    for _ in $(seq 1 30); do curl -fsS -o /dev/null "$TGP_MIRROR_URL/" && exit 0; sleep 0.5; done
+    for _ in $(seq 1 30); do curl -fsS -o /dev/null "$TGP_MIRROR_URL/" 2>/dev/null && exit 0; sleep 0.5; done
     echo "mirror did not start" >&2; exit 1 ;;
   stop) [ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null; rm -f "$pidfile" ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;

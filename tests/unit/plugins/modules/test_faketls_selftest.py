@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Unit tests for the faketls_selftest module (no network)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import contextlib
+import json
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+
+from ansible_collections.tgproxy.stealth.plugins.modules import faketls_selftest as mod
+
+# Same secret in both encodings, as printed by mtg v2.2.8 itself
+# (hex by `generate-secret --hex`, base64url in its config dump).
+SECRET_HEX = "ee62568f41abc0a74536e2868b5e2a6b3766726f6e742e6578616d706c652e6f7267"
+SECRET_B64 = "7mJWj0GrwKdFNuKGi14qazdmcm9udC5leGFtcGxlLm9yZw"
+KEY = bytes.fromhex("62568f41abc0a74536e2868b5e2a6b37")
+DOMAIN = "front.example.org"
+
+
+# --- secret parsing ------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    SECRET_HEX,
+    SECRET_HEX.upper(),
+    "  %s\n" % SECRET_HEX,
+    SECRET_B64,
+    SECRET_B64 + "=",  # tolerated padding
+    base64.b64encode(bytes.fromhex(SECRET_HEX)).decode(),  # standard alphabet
+])
+def test_parse_secret_forms(text):
+    assert mod.parse_secret(text) == (KEY, DOMAIN)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty"),
+    ("   ", "empty"),
+    ("ee", "truncated"),
+    ("dd" + "00" * 16 + "6162", "0xee"),
+    ("ee" + "00" * 16, "key and a domain"),
+    ("ee" + "00" * 8, "key and a domain"),
+    ("%%%not-a-secret%%%", "neither hex nor base64url"),
+    ("ee" + "00" * 16 + "ff", "not ASCII"),
+])
+def test_parse_secret_errors(text, message):
+    with pytest.raises(ValueError) as err:
+        mod.parse_secret(text)
+    assert message in str(err.value)
+
+
+# --- judging results -----------------------------------------------------------------
+
+def _result(ok, step, error=None):
+    return {"ok": ok, "step": step, "error": error, "host": "h", "port": 443}
+
+
+def test_judge_pass():
+    assert mod.judge(_result(True, "done"), "pass") is None
+    msg = mod.judge(_result(False, "verify_server_hmac", "domain fronting"), "pass")
+    assert "verify_server_hmac" in msg and "domain fronting" in msg
+    assert "secret" in msg  # the hint names what to check
+    msg = mod.judge(_result(False, "connect", "refused"), "pass")
+    assert "connect" in msg and "listening" in msg
+
+
+def test_judge_fail():
+    assert mod.judge(_result(False, "verify_server_hmac", "x"), "fail") is None
+    assert mod.judge(_result(False, "read_server_hello", "closed"), "fail") is None
+    assert "accepted" in mod.judge(_result(True, "done"), "fail")
+    assert "inconclusive" in mod.judge(_result(False, "connect", "refused"), "fail")
+    assert "inconclusive" in mod.judge(_result(False, "send_client_hello", "reset"), "fail")
+
+
+# --- run() with a fake selftest --------------------------------------------------------
+
+class FakeSelftest:
+    def __init__(self, ok=True, step="done", error=None):
+        self.calls = []
+        self.ok, self.step, self.error = ok, step, error
+
+    def __call__(self, host, port, key, sni, timeout=5.0, family=None):
+        self.calls.append((host, port, key, sni, timeout))
+        return {"ok": self.ok, "step": self.step, "error": self.error, "host": host,
+                "port": port, "sni": sni, "server_hello_len": 0, "elapsed_ms": 1.0,
+                "tls_version": None}
+
+
+def _params(**kwargs):
+    params = {"host": "127.0.0.1", "port": 443, "secret": SECRET_HEX, "sni": None,
+              "timeout": 5.0, "expect": "pass"}
+    params.update(kwargs)
+    return params
+
+
+def test_run_defaults_sni_to_secret_domain():
+    fake = FakeSelftest()
+    failure, result = mod.run(_params(), selftest_fn=fake)
+    assert failure is None
+    assert fake.calls == [("127.0.0.1", 443, KEY, DOMAIN, 5.0)]
+    assert result["expect"] == "pass"
+
+
+def test_run_custom_sni_port_timeout():
+    fake = FakeSelftest()
+    mod.run(_params(sni="other.example", port=8443, timeout=1.5, secret=SECRET_B64), selftest_fn=fake)
+    assert fake.calls == [("127.0.0.1", 8443, KEY, "other.example", 1.5)]
+
+
+def test_run_expect_fail():
+    fake = FakeSelftest(ok=False, step="verify_server_hmac", error="fronting")
+    failure, result = mod.run(_params(expect="fail"), selftest_fn=fake)
+    assert failure is None
+    failure, result = mod.run(_params(expect="pass"), selftest_fn=fake)
+    assert "verify_server_hmac" in failure
+
+
+@pytest.mark.parametrize("params", [
+    {"timeout": 0.0}, {"timeout": -1.0}, {"port": 70000}, {"port": -1}, {"secret": "xx"},
+])
+def test_run_invalid(params):
+    with pytest.raises(ValueError):
+        mod.run(_params(**params), selftest_fn=FakeSelftest())
+
+
+# --- main() through AnsibleModule ----------------------------------------------------------
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def module_args(args):
+    try:  # ansible-core >= 2.19
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:
+        patch_module_args = None
+    if patch_module_args is not None:
+        with patch_module_args(args):
+            yield
+        return
+    old = basic._ANSIBLE_ARGS  # older ansible-core
+    basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    try:
+        yield
+    finally:
+        basic._ANSIBLE_ARGS = old
+
+
+@pytest.fixture
+def run_main(monkeypatch):
+    def exit_json(self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(self, **kwargs):
+        kwargs["failed"] = True
+        raise FailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+    def runner(args, fake=None):
+        fake = fake or FakeSelftest()
+        monkeypatch.setattr(mod, "selftest", fake)
+        with module_args(args):
+            try:
+                mod.main()
+            except (ExitJson, FailJson) as exc:
+                return exc.args[0], fake
+        raise AssertionError("module did not exit")
+
+    return runner
+
+
+def test_main_ok(run_main):
+    result, fake = run_main({"host": "127.0.0.1", "secret": SECRET_HEX})
+    assert result["changed"] is False
+    assert result["ok"] is True
+    assert "failed" not in result
+    assert fake.calls[0][1:] == (443, KEY, DOMAIN, 5.0)
+
+
+def test_main_check_mode(run_main):
+    result, fake = run_main({"host": "127.0.0.1", "secret": SECRET_HEX, "_ansible_check_mode": True})
+    assert result["changed"] is False and result["ok"] is True
+    assert fake.calls
+
+
+def test_main_failure_names_step(run_main):
+    fake = FakeSelftest(ok=False, step="verify_server_hmac", error="domain fronting")
+    result, dummy = run_main({"host": "127.0.0.1", "port": 3443, "secret": SECRET_HEX}, fake)
+    assert result["failed"] is True
+    assert "verify_server_hmac" in result["msg"]
+    assert result["step"] == "verify_server_hmac"
+    assert result["changed"] is False
+
+
+def test_main_expect_fail_passes_on_rejection(run_main):
+    fake = FakeSelftest(ok=False, step="verify_server_hmac", error="domain fronting")
+    result, dummy = run_main({"host": "127.0.0.1", "secret": SECRET_HEX, "expect": "fail"}, fake)
+    assert "failed" not in result
+    assert result["ok"] is False and result["expect"] == "fail"
+
+
+def test_main_bad_secret(run_main):
+    result, fake = run_main({"host": "127.0.0.1", "secret": "nope"})
+    assert result["failed"] is True
+    assert "invalid parameters" in result["msg"]
+    assert not fake.calls
+
+
+def test_main_bad_choice(run_main):
+    result, fake = run_main({"host": "127.0.0.1", "secret": SECRET_HEX, "expect": "maybe"})
+    assert result["failed"] is True
+    assert not fake.calls
+
+
+def test_main_missing_required(run_main):
+    result, fake = run_main({"secret": SECRET_HEX})
+    assert result["failed"] is True
+    assert "host" in result["msg"]
+
+
+def test_secret_is_no_log(run_main):
+    result, dummy = run_main({"host": "127.0.0.1", "secret": SECRET_HEX})
+    assert SECRET_HEX not in json.dumps(result)
+
+
+def test_documentation_matches_argument_spec():
+    import yaml
+    doc = yaml.safe_load(mod.DOCUMENTATION)
+    assert set(doc["options"]) == {"host", "port", "secret", "sni", "timeout", "expect"}
+    assert doc["options"]["expect"]["choices"] == ["pass", "fail"]
+    assert doc["attributes"]["check_mode"]["support"] == "full"
+    yaml.safe_load(mod.EXAMPLES)
+    yaml.safe_load(mod.RETURN)
