@@ -27,6 +27,14 @@ ansible-lint -q
 stage "ansible-test sanity"
 bash tests/sanity.sh
 
+stage "collection artifact"
+rm -rf .cache/build && mkdir -p .cache/build
+ansible-galaxy collection build --output-path .cache/build . >/dev/null
+artifact=$(ls .cache/build/tgproxy-stealth-*.tar.gz)
+leaked=$(tar -tzf "$artifact" | grep -E '^(molecule|tests|\.ci|\.config|\.cache)/' || true)
+[ -z "$leaked" ] || { echo "test bed files in $artifact:"; echo "$leaked"; exit 1; }
+echo "$artifact: $(tar -tzf "$artifact" | wc -l) files, no test bed files"
+
 stage "molecule"
 scenarios=${TGP_SCENARIOS:-$(cd molecule && ls -d */ | tr -d / | grep -v '^resources$')}
 for s in $scenarios; do

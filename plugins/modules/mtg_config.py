@@ -59,7 +59,7 @@ options:
     type: raw
     default: "0640"
 author:
-  - tgproxy.stealth contributors
+  - tgproxy.stealth contributors (@tgproxy)
 """
 
 EXAMPLES = r"""

@@ -49,9 +49,9 @@ options:
     type: bool
     default: false
 author:
-  - tgproxy.stealth contributors
+  - tgproxy.stealth contributors (@tgproxy)
 notes:
-  - Register the result with C(no_log: true); the secret is in it.
+  - "Register the result with C(no_log: true): the secret is in it."
 """
 
 EXAMPLES = r"""
