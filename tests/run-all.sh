@@ -12,6 +12,7 @@ stage "test bed"
 bash tests/testbed/setup.sh
 # shellcheck source=tests/testbed/env.sh
 source tests/testbed/env.sh
+bash tests/testbed/egress-guard.sh verify
 bash tests/testbed/egress-guard.sh zero
 
 stage "unit tests"
@@ -45,6 +46,10 @@ done
 stage "egress guard"
 rejected=$(bash tests/testbed/egress-guard.sh count)
 echo "packets from test containers rejected by the egress guard: $rejected"
-[ "$rejected" -eq 0 ] || { echo "something in the test bed tried to reach the outside"; exit 1; }
+[ "$rejected" -eq 0 ] || {
+  echo "something in the test bed tried to reach the outside:"
+  bash tests/testbed/egress-guard.sh show
+  exit 1
+}
 
 stage "done"

@@ -24,13 +24,5 @@ subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade"])
 subprocess.check_call([sys.executable, "-m", "pip", "install"] + args)
 PY
 fi
-# Tests that need nothing beyond the running Python and ansible-core; the
-# ones left out need pinned tool venvs per Python version (pylint, mypy, …)
-# and are covered by ansible-lint/yamllint and the unit tests instead.
-tests=(action-plugin-docs ansible-doc changelog compile empty-init ignores import line-endings
-  no-assert no-get-exception no-illegal-filenames no-smart-quotes pep8 pslint
-  runtime-metadata shebang symlinks use-compat-six validate-modules yamllint)
-args=()
-for t in "${tests[@]}"; do args+=(--test "$t"); done
 ansible-test sanity --python "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
-  --color no "${args[@]}"
+  --color no

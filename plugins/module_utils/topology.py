@@ -153,8 +153,9 @@ class Secret(object):
             raw = binascii.unhexlify(text)
             form = "hex"
         except (binascii.Error, TypeError, ValueError):
+            candidate = text.rstrip("=").replace("+", "-").replace("/", "_")
             try:
-                raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+                raw = base64.b64decode(candidate + "=" * (-len(candidate) % 4), altchars=b"-_", validate=True)
                 form = "base64"
             except (binascii.Error, TypeError, ValueError):
                 raise ValueError("the secret is neither hex nor base64url")

@@ -178,11 +178,10 @@ expect:
   sample: pass
 """
 
-import base64
-import binascii
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.tgproxy.stealth.plugins.module_utils.topology import Secret
 from ansible_collections.tgproxy.stealth.plugins.module_utils._faketls import (
     STEP_CONNECT,
     STEP_SEND_CLIENT_HELLO,
@@ -206,38 +205,9 @@ HINTS = {
 
 
 def parse_secret(text):
-    """Parse an mtg FakeTLS secret (hex ``ee...`` or base64url).
-
-    Returns ``(key_bytes, domain)``; raises ``ValueError`` when invalid.
-    Like mtg, hex is tried first, then base64url (padding optional).
-    """
-    if not isinstance(text, str):
-        raise ValueError("secret must be a string")
-    text = text.strip()
-    if not text:
-        raise ValueError("secret is empty")
-    try:
-        raw = binascii.unhexlify(text)
-    except (binascii.Error, ValueError, TypeError):
-        candidate = text.rstrip("=").replace("+", "-").replace("/", "_")
-        try:
-            raw = base64.b64decode(candidate + "=" * (-len(candidate) % 4),
-                                   altchars=b"-_", validate=True)
-        except (binascii.Error, ValueError, TypeError):
-            raise ValueError("secret is neither hex nor base64url")
-    if len(raw) < 2:
-        raise ValueError("secret is truncated")
-    if bytearray(raw)[0] != SECRET_KIND_FAKETLS:
-        raise ValueError("secret must start with 0xee (FakeTLS), got 0x%02x" % bytearray(raw)[0])
-    raw = raw[1:]
-    if len(raw) <= SECRET_KEY_LEN:
-        raise ValueError("secret must carry a 16-byte key and a domain")
-    key = raw[:SECRET_KEY_LEN]
-    try:
-        domain = raw[SECRET_KEY_LEN:].decode("ascii")
-    except UnicodeDecodeError:
-        raise ValueError("the domain in the secret is not ASCII")
-    return key, domain
+    """``(key, domain)`` of an mtg secret, read by the topology model."""
+    secret = Secret.parse(text)
+    return secret.key, secret.domain
 
 
 def judge(result, expect):

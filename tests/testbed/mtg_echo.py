@@ -30,8 +30,6 @@ import struct
 import sys
 import threading
 import time
-from base64 import b64decode
-from binascii import unhexlify
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -58,16 +56,13 @@ def load_faketls(path=None):
 
 
 def parse_secret(text):
-    """``ee`` + 16-byte key + domain, hex or base64url (mtg accepts both)."""
-    text = text.strip()
-    try:
-        raw = unhexlify(text)
-    except (ValueError, TypeError):
-        text = text.rstrip("=").replace("+", "-").replace("/", "_")
-        raw = b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    if len(raw) < 18 or raw[0] != 0xee:
-        raise ValueError("not an ee (FakeTLS) secret")
-    return raw[1:17], raw[17:].decode("ascii")
+    """(key, domain) of a secret, read by the collection's topology model."""
+    path = os.path.join(HERE, "..", "..", "plugins", "module_utils", "topology.py")
+    spec = importlib.util.spec_from_file_location("tgproxy_topology", path)
+    topology = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(topology)
+    secret = topology.Secret.parse(text)
+    return secret.key, secret.domain
 
 
 def ctr(key, iv):

@@ -23,6 +23,8 @@ CASES = {
     "unknown-prefer-ip": (["mtg_prefer_ip=ipv5"], "mtg_prefer_ip"),
     "bind-not-hostport": (["mtg_bind_to=443"], "[mtg_bind_to] '443' is not a host:port bind address"),
     "unsupported-architecture": (["__mtg_architecture=mips64"], "[ansible_facts.architecture] mips64 has no mtg release"),
+    # passes the role's preflight; mtg's own check of the candidate file rejects it
+    "rejected-by-mtg": (["mtg_dns=ftp://resolver.invalid"], "mtg rejected the new configuration; the running one was kept"),
     "checksum-mismatch": (
         ["mtg_version=2.99.0", "mtg_release_base_url=%s/tampered/9seconds/mtg/releases/download" % MIRROR],
         "did not match",
@@ -30,12 +32,13 @@ CASES = {
 }
 
 
-def _converge(host_name, extra):
+def _converge(host_name, extra, *options):
     cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"), "--limit", host_name,
-           os.path.join(SCENARIO, "converge.yml")]
+           os.path.join(SCENARIO, "converge.yml")] + list(options)
     for item in extra:
         cmd += ["-e", item]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -49,3 +52,17 @@ def test_bad_input_fails_and_host_is_unchanged(host, case):
     assert host.check_output(SNAPSHOT) == before
     # the secret never shows up in the output of a failed run
     assert host.file("/etc/mtg/secret").content_string.strip() not in out
+
+
+def test_check_diff_shows_config_change_but_never_the_secret(host):
+    before = host.check_output(SNAPSHOT)
+    # bind-to is the line after the secret, so the diff's context shows the
+    # secret line: masked, while the changed lines are readable
+    proc = _converge(host.backend.get_hostname(), ["mtg_bind_to=[::]:4443", "mtg_concurrency=4096"], "--check", "--diff")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert '-bind-to = "[::]:443"\n+bind-to = "[::]:4443"' in out, out
+    assert "-concurrency = 8192\n+concurrency = 4096" in out, out
+    assert ' secret = "********"\n' in out, out
+    assert host.file("/etc/mtg/secret").content_string.strip() not in out
+    assert host.check_output(SNAPSHOT) == before

@@ -43,11 +43,12 @@ def test_parse_secret_forms(text):
     ("", "empty"),
     ("   ", "empty"),
     ("ee", "truncated"),
-    ("dd" + "00" * 16 + "6162", "0xee"),
-    ("ee" + "00" * 16, "key and a domain"),
-    ("ee" + "00" * 8, "key and a domain"),
+    ("dd" + "11" * 16 + "6162", "FakeTLS"),
+    ("ee" + "11" * 16, "no domain"),
+    ("ee" + "11" * 8, "key is 8 bytes"),
+    ("ee" + "00" * 16 + "6162", "all zeros"),
     ("%%%not-a-secret%%%", "neither hex nor base64url"),
-    ("ee" + "00" * 16 + "ff", "not ASCII"),
+    ("ee" + "11" * 16 + "ff", "not ASCII"),
 ])
 def test_parse_secret_errors(text, message):
     with pytest.raises(ValueError) as err:

@@ -30,5 +30,5 @@ def test_decide(stored, supplied, regen, action):
 
 
 def test_kept_secret_for_other_domain_explains_fix():
-    _, _, error = decide(OTHER, None, "proxy.example.com", False)
+    error = decide(OTHER, None, "proxy.example.com", False)[2]
     assert "mtg_secret_regenerate=true" in error
