@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
-dest=${TMPDIR:-/tmp}/tgproxy-sanity/ansible_collections/tgproxy/stealth
-rm -rf "$dest" && mkdir -p "$dest"
+work=$(mktemp -d "${TMPDIR:-/tmp}/tgproxy-sanity.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+dest=$work/ansible_collections/tgproxy/stealth
+mkdir -p "$dest"
 git ls-files -co --exclude-standard -z | grep -zv '^\.cache/' | (cd "$root" && xargs -0 cp --parents -t "$dest")
 cd "$dest"
 # ansible-test bootstraps pip in its per-test venvs with a get-pip script it
