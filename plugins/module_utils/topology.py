@@ -131,6 +131,29 @@ def is_wildcard_host(host):
     return host in ("0.0.0.0", "::", "")
 
 
+# Not reachable from the internet. Documentation ranges (203.0.113.0/24, ...)
+# count as public here, unlike ipaddress' is_private.
+PRIVATE_NETS = tuple(ipaddress.ip_network(net) for net in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
+
+
+def address_scope(host):
+    """wildcard | loopback | private | public | name."""
+    if host == "localhost":
+        return "loopback"
+    try:
+        ip = ipaddress.ip_address(host)
+    except (ValueError, TypeError):
+        return "name"
+    if str(ip) in ("0.0.0.0", "::"):
+        return "wildcard"
+    if ip.is_loopback:
+        return "loopback"
+    if any(ip in net for net in PRIVATE_NETS):
+        return "private"
+    return "public"
+
+
 # --------------------------------------------------------------------------
 # Secrets and links
 # --------------------------------------------------------------------------
@@ -466,3 +489,93 @@ def dump_toml(doc, header="", first_keys=()):
 
     emit(doc, [])
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Web backend (Caddy)
+# --------------------------------------------------------------------------
+CADDY_DEFAULT_VERSION = "2.11.7"
+# The proxy_protocol listener wrapper is built into Caddy from 2.7 on.
+CADDY_MIN_VERSION = (2, 7, 0)
+CADDY_ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+ACME_DIRECTORIES = {
+    "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt_staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "zerossl": "https://acme.zerossl.com/v2/DV90",
+}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def caddy_release(version, machine, base_url):
+    """Names and URLs of an upstream Caddy release (goreleaser layout, sha512 sums)."""
+    ver = "%d.%d.%d" % parse_version(version)
+    try:
+        arch = CADDY_ARCHITECTURES[machine]
+    except KeyError:
+        raise TopologyError("ansible_facts.architecture", "architecture %r has no Caddy release this role supports." % (machine,),
+                            "run on amd64 (x86_64) or arm64 (aarch64).")
+    base = "%s/v%s" % (base_url.rstrip("/"), ver)
+    archive = "caddy_%s_linux_%s.tar.gz" % (ver, arch)
+    return {
+        "version": ver,
+        "arch": arch,
+        "archive": archive,
+        "url": "%s/%s" % (base, archive),
+        "checksums_url": "%s/caddy_%s_checksums.txt" % (base, ver),
+        "checksum_algorithm": "sha512",
+    }
+
+
+def acme_directory(ca):
+    """A CA name (letsencrypt, letsencrypt_staging, zerossl) or a directory URL."""
+    return ACME_DIRECTORIES.get(ca, ca)
+
+
+def web_preflight(spec, prefix="caddy"):
+    """Problems with a web backend's inputs (role variables without the prefix)."""
+    errors = []
+
+    def err(var, msg, fix):
+        errors.append(TopologyError("%s_%s" % (prefix, var), msg, fix))
+
+    if not is_hostname(spec.get("domain")):
+        err("domain", "%r is not a valid hostname for the site." % (spec.get("domain"),),
+            "set %s_domain to the site's DNS name (the same name as mtg_domain)." % prefix)
+    version = spec.get("version", CADDY_DEFAULT_VERSION)
+    if prefix == "caddy":
+        try:
+            if parse_version(version) < CADDY_MIN_VERSION:
+                err("version", "Caddy %s has no proxy_protocol listener wrapper (built in from 2.7)." % version,
+                    "set caddy_version to 2.7.0 or newer (default %s)." % CADDY_DEFAULT_VERSION)
+        except ValueError:
+            err("version", "%r is not a release version." % (version,), "use a form like %s." % CADDY_DEFAULT_VERSION)
+    email = spec.get("acme_email")
+    if email and not _EMAIL.match(str(email)):
+        err("acme_email", "%r is not an e-mail address." % (email,), "set a reachable address for the CA's expiry notices, or leave it empty.")
+    if spec.get("acme_enabled", True):
+        url = acme_directory(spec.get("acme_ca", "letsencrypt"))
+        if not re.match(r"^https://[^/\s]+", str(url)):
+            if not (re.match(r"^http://[^/\s]+", str(url)) and spec.get("acme_ca_insecure")):
+                err("acme_ca", "%r is neither a known CA (%s) nor an https:// directory URL." % (url, ", ".join(sorted(ACME_DIRECTORIES))),
+                    "use letsencrypt, letsencrypt_staging, zerossl or an https:// ACME directory URL "
+                    "(a plain-http test CA needs %s_acme_ca_insecure=true)." % prefix)
+    for var in ("http_port", "https_port"):
+        value = spec.get(var)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+            err(var, "%r is not a port number." % (value,), "set a port between 1 and 65535.")
+    if spec.get("http_port") == spec.get("https_port"):
+        err("https_port", "http and https share port %r." % (spec.get("https_port"),), "give them different ports (80 and 8443).")
+    binds = spec.get("https_bind") or []
+    if not binds:
+        err("https_bind", "the TLS listener has no address.", "list the addresses the front connects to, e.g. [127.0.0.1].")
+    for addr in binds:
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            err("https_bind", "%r is not an IP address." % (addr,), "write it like 127.0.0.1 or ::1.")
+            continue
+        if spec.get("proxy_protocol") and address_scope(addr) not in ("loopback", "private"):
+            err("https_bind", "PROXY protocol is required on %s, a public address: anyone could connect and forge a "
+                "client address." % addr,
+                "bind the TLS listener only where the sender reaches it (127.0.0.1 for a local router or mtg).")
+    return errors

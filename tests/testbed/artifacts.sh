@@ -66,6 +66,9 @@ if [ ! -s "$debs/SHA256SUMS" ]; then
   (cd "$debs" && apt-get -qq "${aopts[@]}" download acme.sh pebble)
   (cd "$debs" && sha256sum ./*.deb >SHA256SUMS)
 fi
+# stable names for the test bed's playbooks
+(cd "$debs" && ln -sfn "$(ls pebble_*_amd64.deb | head -1)" pebble_amd64.deb &&
+  ln -sfn "$(ls acme.sh_*_all.deb | head -1)" acme.sh_all.deb)
 log "artifacts ready in $mirror"
 
 # --- a tampered release for the checksum-mismatch test -----------------------

@@ -15,7 +15,15 @@ sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
 import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 
 DOMAIN = "proxy.stealth.test"
-CA = os.path.join(EPHEMERAL, "pki", "ca.crt")
+
+
+@pytest.fixture(scope="module")
+def pebble_root(host, tmp_path_factory):
+    """The root of the test bed's ACME CA, which signed the site's certificate."""
+    pem = host.check_output("curl -fsS https://acme.stealth.test:15000/roots/0")
+    path = tmp_path_factory.mktemp("pebble") / "root.pem"
+    path.write_text(pem + "\n")
+    return str(path)
 
 
 def _secret(host):
@@ -135,8 +143,9 @@ def test_bytes_reach_the_dc_simulator_and_come_back(host):
 
 
 @pytest.mark.parametrize("sni", [DOMAIN, None])
-def test_tls_client_without_secret_gets_the_website(host, sni):
+def test_tls_client_without_secret_gets_the_website(host, sni, pebble_root):
     ip = _ip(host)
+    CA = pebble_root
     proc = subprocess.run(
         ["openssl", "s_client", "-connect", "%s:443" % ip, "-CAfile", CA, "-verify_return_error",
          "-verify_hostname", DOMAIN, "-brief"] + (["-servername", sni] if sni else ["-noservername"]),
@@ -145,13 +154,64 @@ def test_tls_client_without_secret_gets_the_website(host, sni):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "Verification: OK" in out
-    assert "CN = %s" % DOMAIN in out or "CN=%s" % DOMAIN in out
+    # the ACME certificate names the domain in its SAN (the subject is empty)
+    assert "Verified peername: %s" % DOMAIN in out
     page = subprocess.run(
         ["curl", "-sS", "--max-time", "10", "--cacert", CA, "--resolve", "%s:443:%s" % (DOMAIN, ip), "https://%s/" % DOMAIN],
         capture_output=True, text=True, timeout=20, check=False,
     )
     assert page.returncode == 0, page.stderr
     assert "Northwind Field Notes" in page.stdout
+
+
+def test_certificate_issued_by_the_acme_ca(host, pebble_root):
+    chain = subprocess.run(
+        ["openssl", "s_client", "-connect", "%s:443" % _ip(host), "-servername", DOMAIN, "-showcerts"],
+        input="", capture_output=True, text=True, timeout=20, check=False,
+    ).stdout
+    leaf = chain[chain.index("-----BEGIN CERTIFICATE-----"):chain.index("-----END CERTIFICATE-----") + 25]
+    info = subprocess.run(["openssl", "x509", "-noout", "-subject", "-issuer", "-ext", "subjectAltName"],
+                          input=leaf, capture_output=True, text=True, check=True).stdout
+    print(info)
+    assert "DNS:%s" % DOMAIN in info
+    assert "Pebble" in info.split("issuer=")[1]
+
+
+def test_web_backend_sees_the_real_client_address(host):
+    # the request came from this machine through mtg's fronting with PROXY v2;
+    # without PROXY protocol Caddy would log 127.0.0.1 (mtg)
+    controller_ip = host.check_output("ip route show default").split()[2]
+    page = subprocess.run(
+        ["curl", "-sk", "--max-time", "10", "--resolve", "%s:443:%s" % (DOMAIN, _ip(host)),
+         "https://%s/?probe=client-address" % DOMAIN],
+        capture_output=True, text=True, timeout=20, check=False,
+    )
+    assert page.returncode == 0
+    entries = [json.loads(line) for line in host.check_output("tail -n 50 /var/log/caddy/access.log").splitlines()]
+    mine = [e for e in entries if "probe=client-address" in e["request"]["uri"]]
+    assert mine and mine[-1]["request"]["remote_ip"] == controller_ip
+
+
+def test_tls_listener_requires_proxy_protocol_and_stays_internal(host):
+    out = host.check_output("ss -Htlne")
+    caddy = sorted(line.split()[3] for line in out.splitlines() if "/caddy.service" in line)
+    # 2019: Caddy's admin endpoint (reloads), loopback only
+    assert caddy == ["*:80", "127.0.0.1:2019", "127.0.0.1:8443"]
+    url = "https://%s:8443/" % DOMAIN
+    without = host.run("curl -sS --max-time 5 --resolve %s:8443:127.0.0.1 %s" % (DOMAIN, url))
+    assert without.rc != 0
+    with_header = host.run("curl -sS --max-time 5 --haproxy-protocol --resolve %s:8443:127.0.0.1 -k %s" % (DOMAIN, url))
+    assert with_header.rc == 0 and "Northwind Field Notes" in with_header.stdout
+
+
+def test_http_redirect_never_carries_the_internal_port(host):
+    head = subprocess.run(
+        ["curl", "-sI", "--max-time", "10", "-H", "Host: %s" % DOMAIN, "http://%s/some/page?x=1" % _ip(host)],
+        capture_output=True, text=True, timeout=20, check=False,
+    ).stdout
+    location = [line for line in head.splitlines() if line.lower().startswith("location:")]
+    assert location == ["location: https://%s/some/page?x=1" % DOMAIN] or \
+        location == ["Location: https://%s/some/page?x=1" % DOMAIN], head
 
 
 def test_prometheus_endpoint_on_loopback(host):

@@ -13,8 +13,9 @@ MIRROR = os.environ.get("TGP_MIRROR_URL", "")
 OTHER_DOMAIN_SECRET = "ee" + "5a" * 16 + b"other.example.com".hex()
 
 SNAPSHOT = (
-    "sha256sum /etc/mtg/config.toml /etc/mtg/secret /usr/local/bin/mtg /etc/systemd/system/mtg.service;"
-    " systemctl show mtg -p MainPID -p ActiveEnterTimestamp"
+    "sha256sum /etc/mtg/config.toml /etc/mtg/secret /usr/local/bin/mtg /etc/systemd/system/mtg.service"
+    " /etc/caddy/Caddyfile /usr/bin/caddy /etc/systemd/system/caddy.service;"
+    " systemctl show mtg -p MainPID -p ActiveEnterTimestamp; systemctl show caddy -p MainPID -p ActiveEnterTimestamp"
 )
 
 CASES = {
@@ -25,6 +26,10 @@ CASES = {
     "unsupported-architecture": (["__mtg_architecture=mips64"], "[ansible_facts.architecture] mips64 has no mtg release"),
     # passes the role's preflight; mtg's own check of the candidate file rejects it
     "rejected-by-mtg": (["mtg_dns=ftp://resolver.invalid"], "mtg rejected the new configuration; the running one was kept"),
+    "caddy-email": (["caddy_acme_email=not-an-address"], "[caddy_acme_email] 'not-an-address' is not an e-mail address"),
+    "caddy-ca-not-https": (["caddy_acme_ca=http://acme.example.org/dir"], "[caddy_acme_ca]"),
+    "caddy-too-old": (["caddy_version=2.6.2"], "Caddy 2.6.2 has no proxy_protocol listener wrapper"),
+    "missing-domain": (["mtg_domain="], "[caddy_domain] '' is not a valid hostname"),
     "checksum-mismatch": (
         ["mtg_version=2.99.0", "mtg_release_base_url=%s/tampered/9seconds/mtg/releases/download" % MIRROR],
         "did not match",
