@@ -1,0 +1,28 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tgproxy.stealth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters over the topology validator (docs in the .yml files beside)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.tgproxy.stealth.plugins.module_utils import validator
+
+
+def tgp_validate(topology):
+    """Every violation of a host's topology (errors and warnings) as a list of dicts."""
+    return [finding.as_dict() for finding in validator.validate(topology)]
+
+
+def tgp_topology_errors(topology):
+    """Only the violations of severity error, as a list of dicts (empty = deployable)."""
+    return [finding.as_dict() for finding in validator.errors(validator.validate(topology))]
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "tgp_validate": tgp_validate,
+            "tgp_topology_errors": tgp_topology_errors,
+        }
