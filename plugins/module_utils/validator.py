@@ -6,7 +6,7 @@
 ``validate(topology, resolver=None)`` returns a list of :class:`Finding`
 (code, severity, vars, msg, breaks, fix), sorted by code.  ``CHECKS`` is the
 catalogue of every code with its severity, what it catches, what breaks and
-the fix; ``docs/validator-checks.md`` is the same table for people.
+the fix; the README's "Topology validator" section is the same table for people.
 ``normalise(topology)`` returns the topology with every default filled in:
 that is the document the roles read.  Plain Python (no Ansible imports), so
 the module ``topology_validate``, the filters ``tgp_validate`` /
@@ -919,9 +919,26 @@ def _normalise(raw):
     return doc, facts, norm.findings
 
 
+def _drop_none(value):
+    if isinstance(value, dict):
+        return dict((k, _drop_none(v)) for k, v in value.items() if v is not None)
+    return value
+
+
+def _without_unset(topology):
+    """In the mtg section a None value means "unset": it takes its default.
+
+    (Elsewhere None can mean something, e.g. router.http: null = the web
+    server owns :80.)  Playbooks build the document from optional variables.
+    """
+    if isinstance(topology, dict) and isinstance(topology.get("mtg"), dict):
+        topology = dict(topology, mtg=_drop_none(topology["mtg"]))
+    return topology
+
+
 def normalise(topology):
     """The topology with every default filled in (None for a value that failed its check)."""
-    return _normalise(topology)[0]
+    return _normalise(_without_unset(topology))[0]
 
 
 # --------------------------------------------------------------------------
@@ -1553,7 +1570,7 @@ def validate(topology, resolver=None):
     ``resolver`` (optional): callable name -> iterable of IP address strings.
     DNS checks (warnings) run only when it is given.
     """
-    doc, facts, findings = _normalise(topology)
+    doc, facts, findings = _normalise(_without_unset(topology))
     if doc is None:
         return findings
 

@@ -17,7 +17,7 @@ description:
     violation at once.
   - Each finding has a stable code (C(TGP101), ...), a severity, the variables involved, a
     message, what breaks in production and the fix. The table of all checks is in
-    C(docs/validator-checks.md); the schema of I(topology) and its defaults are documented
+    the README (section Topology validator); the schema of I(topology) and its defaults are documented
     in C(plugins/module_utils/validator.py).
   - Fails when any finding is an error, listing every error. Warnings are returned and shown,
     and do not fail the task.
@@ -43,6 +43,12 @@ options:
       - Omitted values take the documented defaults.
     type: dict
     required: true
+  variables:
+    description:
+      - Maps paths of the topology document (C(mtg.stats_bind)) to the inventory variables they come
+        from (C(mtg_stats_bind_to)), so messages name the variable the user sets.
+    type: dict
+    default: {}
   resolve_dns:
     description:
       - Also check DNS (warnings only), using the controller's resolver. The domain should
@@ -172,12 +178,17 @@ def main():
         argument_spec=dict(
             topology=dict(type="dict", required=True),
             resolve_dns=dict(type="bool", default=False),
+            variables=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )
     for form in secret_forms(module.params["topology"]):
         module.no_log_values.add(form)
     findings, result = run(module.params["topology"], module.params["resolve_dns"])
+    # name the user's own variables where the playbook says which they are
+    names = module.params["variables"]
+    for finding in findings:
+        finding.vars = ["%s (%s)" % (names[path], path) if path in names else path for path in finding.vars]
     for finding in validator.warnings(findings):
         module.warn("%s [%s]: %s Fix: %s" % (finding.code, ", ".join(finding.vars), finding.msg, finding.fix))
     errors = validator.errors(findings)

@@ -19,6 +19,9 @@ SNAPSHOT = (
 )
 
 CASES = {
+    # caught by the topology validator on the controller, before the roles' preflights
+    "validator-stats-public": (["mtg_stats_bind_to=0.0.0.0:3129"], "TGP305 [mtg_stats_bind_to (mtg.stats_bind)]"),
+    "validator-fronting-loop": (["mtg_fronting_port=443"], "TGP403"),
     "malformed-secret": (["mtg_secret=ee1234"], "mtg_secret] the secret is malformed"),
     "secret-domain-mismatch": (["mtg_secret=" + OTHER_DOMAIN_SECRET], "encodes the domain 'other.example.com'"),
     "unknown-prefer-ip": (["mtg_prefer_ip=ipv5"], "mtg_prefer_ip"),

@@ -459,14 +459,14 @@ def test_parse_duration(value, seconds):
 
 
 def docs_row(code):
-    """The line of docs/validator-checks.md for a check (placeholders escaped for Markdown)."""
+    """The README's table line for a check (placeholders escaped for Markdown)."""
     check = v.CHECKS[code]
     cells = [re.sub(r"<([^<>]+)>", r"&lt;\1&gt;", check[key]) for key in ("title", "breaks", "fix")]
     return "| %s | %s | %s | %s | %s |" % (code, check["severity"], cells[0], cells[1], cells[2])
 
 
 def test_docs_table_lists_every_check():
-    with open(os.path.join(ROOT, "docs", "validator-checks.md")) as handle:
+    with open(os.path.join(ROOT, "README.md")) as handle:
         lines = handle.read().splitlines()
     rows = [line for line in lines if line.startswith("| TGP")]
     assert rows == [docs_row(code) for code in sorted(v.CHECKS)]
@@ -678,3 +678,12 @@ def test_one_flipped_proxy_flag_is_always_caught(data):
     found = codes(findings)
     assert expected <= found, (path, [str(f) for f in findings])
     assert v.errors(findings)
+
+
+def test_unset_mtg_values_take_their_defaults():
+    """Playbooks pass None for variables the user did not set."""
+    doc = {"kind": "mtg_direct", "domain": "proxy.example.com",
+           "mtg": {"version": None, "bind": None, "stats_bind": None, "concurrency": None,
+                   "fronting": {"host": None, "port": None, "proxy_protocol": None}}}
+    assert v.validate(doc) == []
+    assert v.normalise(doc)["mtg"]["stats_bind"] == "127.0.0.1:3129"

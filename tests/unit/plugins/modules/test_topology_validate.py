@@ -172,7 +172,7 @@ def test_topology_is_required(run_main):
 
 def test_documentation_matches_argument_spec():
     doc = yaml.safe_load(mod.DOCUMENTATION)
-    assert set(doc["options"]) == {"topology", "resolve_dns"}
+    assert set(doc["options"]) == {"topology", "resolve_dns", "variables"}
     assert doc["options"]["resolve_dns"]["default"] is False
     assert doc["attributes"]["check_mode"]["support"] == "full"
     assert doc["attributes"]["diff_mode"]["support"] == "none"
