@@ -18,21 +18,23 @@ SNAPSHOT = (
     " systemctl show mtg -p MainPID -p ActiveEnterTimestamp; systemctl show caddy -p MainPID -p ActiveEnterTimestamp"
 )
 
+# Cases caught by the topology validator (TGPnnn, on the controller) or, for
+# what only a role knows (architecture, versions, CA URL, ...), by the role's
+# preflight - both before anything changes.
 CASES = {
-    # caught by the topology validator on the controller, before the roles' preflights
     "validator-stats-public": (["mtg_stats_bind_to=0.0.0.0:3129"], "TGP305 [mtg_stats_bind_to (mtg.stats_bind)]"),
     "validator-fronting-loop": (["mtg_fronting_port=443"], "TGP403"),
-    "malformed-secret": (["mtg_secret=ee1234"], "mtg_secret] the secret is malformed"),
-    "secret-domain-mismatch": (["mtg_secret=" + OTHER_DOMAIN_SECRET], "encodes the domain 'other.example.com'"),
+    "malformed-secret": (["mtg_secret=ee1234"], "TGP008 [mtg_secret (mtg.secret)]: mtg.secret is malformed"),
+    "secret-domain-mismatch": (["mtg_secret=" + OTHER_DOMAIN_SECRET], "TGP503 [mtg_secret (mtg.secret), mtg_domain (domain)]"),
     "unknown-prefer-ip": (["mtg_prefer_ip=ipv5"], "mtg_prefer_ip"),
-    "bind-not-hostport": (["mtg_bind_to=443"], "[mtg_bind_to] '443' is not a host:port bind address"),
+    "bind-not-hostport": (["mtg_bind_to=443"], "TGP004 [mtg_bind_to (mtg.bind)]: mtg.bind is '443'"),
     "unsupported-architecture": (["__mtg_architecture=mips64"], "[ansible_facts.architecture] mips64 has no mtg release"),
     # passes the role's preflight; mtg's own check of the candidate file rejects it
     "rejected-by-mtg": (["mtg_dns=ftp://resolver.invalid"], "mtg rejected the new configuration; the running one was kept"),
     "caddy-email": (["caddy_acme_email=not-an-address"], "[caddy_acme_email] 'not-an-address' is not an e-mail address"),
     "caddy-ca-not-https": (["caddy_acme_ca=http://acme.example.org/dir"], "[caddy_acme_ca]"),
     "caddy-too-old": (["caddy_version=2.6.2"], "Caddy 2.6.2 has no proxy_protocol listener wrapper"),
-    "missing-domain": (["mtg_domain="], "[caddy_domain] '' is not a valid hostname"),
+    "missing-domain": (["mtg_domain="], "TGP501 [mtg_domain (domain)]: domain '' is not a valid"),
     "checksum-mismatch": (
         ["mtg_version=2.99.0", "mtg_release_base_url=%s/tampered/9seconds/mtg/releases/download" % MIRROR],
         "did not match",
