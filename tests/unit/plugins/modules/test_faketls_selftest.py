@@ -7,15 +7,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
-import contextlib
 import json
 
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.tgproxy.stealth.plugins.modules import faketls_selftest as mod
+
+from module_harness import ExitJson, FailJson, module_args
 
 # Same secret in both encodings, as printed by mtg v2.2.8 itself
 # (hex by `generate-secret --hex`, base64url in its config dump).
@@ -131,32 +131,6 @@ def test_run_invalid(params):
 
 
 # --- main() through AnsibleModule ----------------------------------------------------------
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def module_args(args):
-    try:  # ansible-core >= 2.19
-        from ansible.module_utils.testing import patch_module_args
-    except ImportError:
-        patch_module_args = None
-    if patch_module_args is not None:
-        with patch_module_args(args):
-            yield
-        return
-    old = basic._ANSIBLE_ARGS  # older ansible-core
-    basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    try:
-        yield
-    finally:
-        basic._ANSIBLE_ARGS = old
-
 
 @pytest.fixture
 def run_main(monkeypatch):

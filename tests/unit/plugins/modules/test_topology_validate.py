@@ -7,7 +7,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import contextlib
 import json
 
 import pytest
@@ -15,42 +14,17 @@ import yaml
 
 from ansible.module_utils import basic
 from ansible.module_utils.common.parameters import remove_values
-from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.tgproxy.stealth.plugins.module_utils import validator
 from ansible_collections.tgproxy.stealth.plugins.modules import topology_validate as mod
+
+from module_harness import ExitJson, FailJson, module_args
 
 KEY = bytes(range(1, 17))
 DOMAIN = "proxy.example.com"
 SECRET = "ee" + KEY.hex() + DOMAIN.encode("ascii").hex()
 GOOD = {"kind": "sni_router", "domain": DOMAIN, "public_ipv4": "203.0.113.10", "mtg": {"secret": SECRET},
         "router": {"kind": "haproxy"}}
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def module_args(args):
-    try:  # ansible-core >= 2.19
-        from ansible.module_utils.testing import patch_module_args
-    except ImportError:
-        patch_module_args = None
-    if patch_module_args is not None:
-        with patch_module_args(args):
-            yield
-        return
-    old = basic._ANSIBLE_ARGS  # older ansible-core
-    basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    try:
-        yield
-    finally:
-        basic._ANSIBLE_ARGS = old
 
 
 @pytest.fixture
