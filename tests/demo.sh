@@ -36,6 +36,8 @@ MOLECULE_EPHEMERAL_DIRECTORY=$state MOLECULE_PROJECT_DIRECTORY=$TGP_ROOT \
   { tail -30 "$state/prepare.log"; exit 1; }
 ansible-playbook -i "$inv" playbooks/site.yml
 ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
+# the site's certificate comes from the test bed's ACME CA (Pebble) in the container
+docker exec "$name" curl -fsS https://acme.stealth.test:15000/roots/0 >"$state/acme-root.pem"
 echo
-echo "The proxy runs in container $name ($ip). From this machine:"
-echo "  openssl s_client -connect $ip:443 -servername proxy.stealth.test -CAfile $state/pki/ca.crt -brief </dev/null"
+echo "The proxy runs in container $name ($ip). From this machine, what a browser or a probe sees:"
+echo "  openssl s_client -connect $ip:443 -servername proxy.stealth.test -CAfile $state/acme-root.pem -brief </dev/null"
