@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import testinfra
 
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
@@ -217,3 +218,15 @@ def test_http_redirect_never_carries_the_internal_port(host):
 def test_prometheus_endpoint_on_loopback(host):
     metrics = host.check_output("curl -fsS http://127.0.0.1:3129/")
     assert "mtg_" in metrics
+
+
+def test_every_host_of_the_fleet_has_its_own_secret(host):
+    """One run provisions many proxies: each keeps its own secret."""
+    inventory = os.path.join(EPHEMERAL, "inventory")
+    others = [name for name in ("mtg_direct-debian12", "mtg_direct-debian13") if name != host.backend.get_hostname()]
+    mine = _secret(host)
+    for name in others:
+        other = testinfra.get_host("ansible://%s" % name, ansible_inventory=inventory)
+        theirs = other.file("/etc/mtg/secret").content_string.strip()
+        assert theirs.startswith("ee") and mine.startswith("ee")
+        assert theirs != mine
