@@ -357,15 +357,7 @@ def parse_client_hello(record):
     body = payload[4:]
     if len(body) != hs_len:
         raise ValueError("handshake length mismatch")
-    pos = 0
-    legacy_version = body[pos:pos + 2]
-    pos += 2
-    random = body[pos:pos + RANDOM_LEN]
-    pos += RANDOM_LEN
-    sid_len = body[pos]
-    pos += 1
-    session_id = body[pos:pos + sid_len]
-    pos += sid_len
+    legacy_version, random, session_id, pos = _hello_head(body)
     (cs_len,) = struct.unpack("!H", body[pos:pos + 2])
     pos += 2
     cipher_suites = [struct.unpack("!H", body[pos + i:pos + i + 2])[0]
@@ -462,6 +454,15 @@ def split_records(data):
     return records, data[pos:]
 
 
+def _hello_head(body):
+    """legacy_version (2 bytes), random, session_id and the offset after them:
+    the layout ClientHello and ServerHello bodies share."""
+    pos = 2 + RANDOM_LEN
+    sid_len = body[pos]
+    session_id = body[pos + 1:pos + 1 + sid_len]
+    return body[0:2], body[2:pos], session_id, pos + 1 + sid_len
+
+
 def parse_server_hello(payload):
     """Parse a ServerHello handshake message (the payload of a 0x16 record)."""
     payload = bytes(payload)
@@ -471,15 +472,8 @@ def parse_server_hello(payload):
     body = payload[4:4 + hs_len]
     if len(body) != hs_len or hs_len < 2 + RANDOM_LEN + 1:
         raise ValueError("truncated ServerHello")
-    pos = 0
-    (legacy_version,) = struct.unpack("!H", body[pos:pos + 2])
-    pos += 2
-    random = body[pos:pos + RANDOM_LEN]
-    pos += RANDOM_LEN
-    sid_len = body[pos]
-    pos += 1
-    session_id = body[pos:pos + sid_len]
-    pos += sid_len
+    version_bytes, random, session_id, pos = _hello_head(body)
+    (legacy_version,) = struct.unpack("!H", version_bytes)
     if pos + 3 > len(body):
         raise ValueError("truncated ServerHello")
     (cipher_suite,) = struct.unpack("!H", body[pos:pos + 2])

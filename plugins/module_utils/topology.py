@@ -33,6 +33,14 @@ PUBLIC_HTTP_PORT = 80
 MTG_INTERNAL_PORT = 3128
 MTG_STATS_PORT = 3129
 WEB_TLS_PORT = 8443
+# the web server's plain-HTTP port on loopback when a router owns :80
+WEB_INTERNAL_HTTP_PORT = 8080
+
+# Capacity and timing defaults
+MTG_DEFAULT_CONCURRENCY = 8192
+ROUTER_DEFAULT_MAXCONN = 20000
+# MTProto sessions sit idle for minutes: nothing on the path may cut them sooner.
+MTPROTO_IDLE_SECONDS = 3600
 
 TOPOLOGIES = ("mtg_direct", "sni_router")
 

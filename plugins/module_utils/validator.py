@@ -134,14 +134,14 @@ ACME_CHALLENGES = ("http-01", "dns-01", "manual")
 FRONTING_KEYS = ("ip", "host")
 
 # MTProto sessions sit idle for minutes; the router must keep them (sni-router §7.3).
-MTPROTO_IDLE_SECONDS = 3600
+MTPROTO_IDLE_SECONDS = model.MTPROTO_IDLE_SECONDS
 # mtg's own idle default is 1m; below it idle client connections are cut.
 MTG_MIN_IDLE_SECONDS = 60
 # SNI routing features used by the roles (sni-router-setup "Pin these or newer").
 ROUTER_MIN_VERSIONS = {"haproxy": (1, 8, 0), "nginx_stream": (1, 11, 5)}
-ROUTER_DEFAULT_MAXCONN = 20000
-MTG_DEFAULT_CONCURRENCY = 8192
-WEB_INTERNAL_HTTP_BIND = "127.0.0.1:%d" % 8080
+ROUTER_DEFAULT_MAXCONN = model.ROUTER_DEFAULT_MAXCONN
+MTG_DEFAULT_CONCURRENCY = model.MTG_DEFAULT_CONCURRENCY
+WEB_INTERNAL_HTTP_BIND = "127.0.0.1:%d" % model.WEB_INTERNAL_HTTP_PORT
 DEFAULT_PROXY_ALLOW = ("127.0.0.1/32", "::1/128")
 DEFAULT_TIMEOUTS = (("client", "1h"), ("server", "1h"), ("tunnel", "1h"), ("connect", "5s"))
 

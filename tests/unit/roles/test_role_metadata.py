@@ -30,3 +30,20 @@ def test_argument_spec_keys_equal_defaults(role):
 def test_public_variables_carry_the_role_prefix(role):
     defaults = yaml.safe_load(open(os.path.join(ROOT, "roles", role, "defaults", "main.yml"))) or {}
     assert all(name.startswith(role + "_") for name in defaults)
+
+
+def test_role_defaults_follow_the_topology_model():
+    """Role defaults are YAML and cannot import the model: this keeps them equal to it."""
+    from ansible_collections.tgproxy.stealth.plugins.module_utils import topology as model
+
+    mtg = yaml.safe_load(open(os.path.join(ROOT, "roles", "mtg", "defaults", "main.yml")))
+    caddy = yaml.safe_load(open(os.path.join(ROOT, "roles", "caddy", "defaults", "main.yml")))
+    assert mtg["mtg_version"] == model.MTG_DEFAULT_VERSION
+    assert mtg["mtg_bind_to"] == "[::]:%d" % model.PUBLIC_TLS_PORT
+    assert mtg["mtg_public_port"] == model.PUBLIC_TLS_PORT
+    assert mtg["mtg_fronting_port"] == model.WEB_TLS_PORT
+    assert mtg["mtg_concurrency"] == model.MTG_DEFAULT_CONCURRENCY
+    assert mtg["mtg_stats_bind_to"] == "127.0.0.1:%d" % model.MTG_STATS_PORT
+    assert caddy["caddy_version"] == model.CADDY_DEFAULT_VERSION
+    assert caddy["caddy_https_port"] == model.WEB_TLS_PORT
+    assert caddy["caddy_http_port"] == model.PUBLIC_HTTP_PORT
