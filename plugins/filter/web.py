@@ -29,10 +29,43 @@ def acme_directory(ca):
     return topology.acme_directory(ca)
 
 
+def acme_sh_release(version, base_url, checksum=""):
+    """URL, checksum and top directory of an acme.sh tag archive."""
+    try:
+        return topology.acme_sh_release(version, base_url, checksum)
+    except (ValueError, topology.TopologyError) as exc:
+        raise AnsibleFilterError(str(exc))
+
+
+def acme_sh_preflight(spec, prefix="acme_sh"):
+    """All problems with the acme.sh role's inputs as a list of {var, msg, fix}."""
+    return [error.as_dict() for error in topology.acme_sh_preflight(spec, prefix)]
+
+
+def acme_sh_server(ca):
+    """acme.sh --server value for a CA name or directory URL."""
+    return topology.acme_sh_server(ca)
+
+
+def acme_sh_conf(text):
+    """An acme.sh domain conf as a dict (base64-wrapped values decoded)."""
+    return topology.acme_sh_conf(text)
+
+
+def acme_sh_domain_dir(domain, keylength):
+    """The directory below acme.sh's home that holds a domain's certificate."""
+    return topology.acme_sh_domain_dir(domain, keylength)
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "caddy_release": caddy_release,
             "web_preflight": web_preflight,
             "acme_directory": acme_directory,
+            "acme_sh_release": acme_sh_release,
+            "acme_sh_preflight": acme_sh_preflight,
+            "acme_sh_server": acme_sh_server,
+            "acme_sh_conf": acme_sh_conf,
+            "acme_sh_domain_dir": acme_sh_domain_dir,
         }

@@ -18,6 +18,7 @@ __metaclass__ = type
 import base64
 import binascii
 import ipaddress
+import posixpath
 import re
 
 try:
@@ -509,6 +510,7 @@ CADDY_ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", 
 ACME_DIRECTORIES = {
     "letsencrypt": "https://acme-v02.api.letsencrypt.org/directory",
     "letsencrypt_staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "letsencrypt_test": "https://acme-staging-v02.api.letsencrypt.org/directory",
     "zerossl": "https://acme.zerossl.com/v2/DV90",
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -540,7 +542,11 @@ def acme_directory(ca):
 
 
 def web_preflight(spec, prefix="caddy"):
-    """Problems with a web backend's inputs (role variables without the prefix)."""
+    """Problems with a web backend's inputs (role variables without the prefix).
+
+    Shared by Caddy (prefix caddy) and the nginx web backend (prefix
+    nginx_web, which adds ``proxy_allow`` and the certificate paths).
+    """
     errors = []
 
     def err(var, msg, fix):
@@ -586,4 +592,156 @@ def web_preflight(spec, prefix="caddy"):
             err("https_bind", "PROXY protocol is required on %s, a public address: anyone could connect and forge a "
                 "client address." % addr,
                 "bind the TLS listener only where the sender reaches it (127.0.0.1 for a local router or mtg).")
+    if prefix == "nginx_web":
+        _nginx_web_preflight(spec, err)
+    return errors
+
+
+# --------------------------------------------------------------------------
+# Web backend (nginx) with certificates from acme.sh or from files
+# --------------------------------------------------------------------------
+# Certificates and keys live only below these directories: a typo such as
+# "/var/www/site/key.pem" would otherwise publish the private key.
+CERT_DIRS = ("/etc/ssl/", "/etc/nginx/", "/etc/tgproxy/", "/etc/letsencrypt/")
+CERT_SOURCES = ("acme_sh", "manual")
+NGINX_HTTP2_DIRECTIVE_SINCE = (1, 25, 1)
+
+ACME_SH_DEFAULT_VERSION = "3.1.1"
+# sha256 of the upstream tag archive (github.com/acmesh-official/acme.sh/archive/refs/tags/<v>.tar.gz)
+ACME_SH_CHECKSUMS = {
+    "3.1.1": "sha256:c5d623ac0af400e83cd676aefaf045228f60e9fc597fea5db4c3a5bd7f6bfcf4",
+}
+# acme.sh's own names for the well-known CAs (--server NAME)
+ACME_SH_SERVERS = {
+    "letsencrypt": "letsencrypt",
+    "letsencrypt_test": "letsencrypt_test",
+    "letsencrypt_staging": "letsencrypt_test",
+    "zerossl": "zerossl",
+}
+ACME_SH_KEY_TYPES = ("ec-256", "ec-384", "2048", "3072", "4096")
+ACME_SH_CHALLENGES = ("http-01", "dns-01")
+ACME_SH_INSTALL_METHODS = ("auto", "release", "package")
+_DNS_PROVIDER = re.compile(r"^dns_[a-z0-9_]+$")
+_UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_ACME_SH_BASE64 = re.compile(r"^__ACME_BASE64__START_(.*)__ACME_BASE64__END_$")
+
+
+def cert_path_problem(path):
+    """Why a certificate/key path is not acceptable, or None."""
+    text = str(path or "")
+    if not text.startswith("/"):
+        return "%r is not an absolute path." % (text,)
+    norm = posixpath.normpath(text)
+    if norm != text or "/../" in text + "/":
+        return "%r is not a normalised path." % (text,)
+    if not any(norm.startswith(d) and len(norm) > len(d) for d in CERT_DIRS):
+        return "%r is outside the certificate directories (%s)." % (text, ", ".join(CERT_DIRS))
+    return None
+
+
+def _nginx_web_preflight(spec, err):
+    if spec.get("proxy_protocol") and not spec.get("proxy_allow"):
+        err("proxy_allow", "PROXY protocol is on but no sender is trusted (set_real_ip_from would be empty): the access "
+            "log would show the sender, not the client.",
+            "list the senders' addresses, e.g. [127.0.0.1/32] for a local router or mtg.")
+    for cidr in spec.get("proxy_allow") or []:
+        try:
+            net = ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            err("proxy_allow", "%r is not an address or CIDR." % (cidr,), "write it like 127.0.0.1/32 or ::1/128.")
+            continue
+        if net.prefixlen == 0 or (net.version == 4 and net.prefixlen < 8):
+            err("proxy_allow", "%s trusts PROXY headers from much of the internet." % cidr,
+                "narrow it to the actual senders (the router or mtg), e.g. 127.0.0.1/32.")
+    if spec.get("cert_source") not in CERT_SOURCES:
+        err("cert_source", "%r is not a certificate source." % (spec.get("cert_source"),),
+            "use acme_sh (issued and renewed by acme.sh) or manual (existing PEM files).")
+    for var in ("ssl_certificate", "ssl_certificate_key"):
+        problem = cert_path_problem(spec.get(var))
+        if problem:
+            err(var, problem, "keep certificates and keys below one of %s." % ", ".join(CERT_DIRS))
+    if spec.get("ssl_certificate") and spec.get("ssl_certificate") == spec.get("ssl_certificate_key"):
+        err("ssl_certificate_key", "the key and the certificate chain are the same file.", "give the key its own file.")
+
+
+def acme_sh_release(version, base_url, checksum=""):
+    """URL, checksum and top directory of an upstream acme.sh tag archive."""
+    ver = "%d.%d.%d" % parse_version(version)
+    checksum = checksum or ACME_SH_CHECKSUMS.get(ver)
+    if not checksum:
+        raise TopologyError("acme_sh_release_checksum", "acme.sh %s has no pinned checksum in this collection." % ver,
+                            "set acme_sh_release_checksum to sha256:<hex> of the archive you reviewed, or use %s."
+                            % ", ".join(sorted(ACME_SH_CHECKSUMS)))
+    return {
+        "version": ver,
+        "url": "%s/%s.tar.gz" % (base_url.rstrip("/"), ver),
+        "archive": "acme.sh-%s.tar.gz" % ver,
+        "checksum": checksum,
+        "top_dir": "acme.sh-%s" % ver,
+    }
+
+
+def acme_sh_server(ca):
+    """acme.sh --server value: its name for a well-known CA, else the directory URL."""
+    return ACME_SH_SERVERS.get(ca, ca)
+
+
+def acme_sh_domain_dir(domain, keylength):
+    """Directory acme.sh keeps a certificate in, below its home."""
+    return "%s_ecc" % domain if str(keylength).startswith("ec-") else str(domain)
+
+
+def acme_sh_conf(text):
+    """Parse an acme.sh domain conf (KEY='value' lines, base64-wrapped values decoded)."""
+    conf = {}
+    for line in (text or "").splitlines():
+        match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)='(.*)'$", line.strip())
+        if not match:
+            continue
+        value = match.group(2)
+        wrapped = _ACME_SH_BASE64.match(value)
+        if wrapped:
+            value = base64.b64decode(wrapped.group(1)).decode("utf-8", "replace")
+        conf[match.group(1)] = value
+    return conf
+
+
+def acme_sh_preflight(spec, prefix="acme_sh"):
+    """Problems with the acme.sh role's inputs (role variables without the prefix)."""
+    errors = []
+
+    def err(var, msg, fix):
+        errors.append(TopologyError("%s_%s" % (prefix, var), msg, fix))
+
+    domains = spec.get("domains") or []
+    if not domains:
+        err("domains", "no domain to issue a certificate for.", "set acme_sh_domains to the site's name (mtg_domain).")
+    for name in domains:
+        if not is_hostname(name):
+            err("domains", "%r is not a valid hostname." % (name,), "list DNS names only, the site's name first.")
+    email = spec.get("email")
+    if email and not _EMAIL.match(str(email)):
+        err("email", "%r is not an e-mail address." % (email,), "set a reachable address for the CA's notices, or leave it empty.")
+    server = acme_sh_server(spec.get("ca", "letsencrypt"))
+    if server not in ACME_SH_SERVERS.values() and not re.match(r"^https://[^/\s]+", str(server)):
+        if not (re.match(r"^http://[^/\s]+", str(server)) and spec.get("ca_insecure")):
+            err("ca", "%r is neither a known CA (%s) nor an https:// directory URL." % (server, ", ".join(sorted(ACME_SH_SERVERS))),
+                "use letsencrypt, letsencrypt_test, zerossl or an https:// ACME directory URL "
+                "(a plain-http test CA needs %s_ca_insecure=true)." % prefix)
+    if spec.get("challenge") not in ACME_SH_CHALLENGES:
+        err("challenge", "%r is not a challenge acme.sh runs here." % (spec.get("challenge"),),
+            "use http-01 (webroot behind :80) or dns-01 (a DNS provider).")
+    if spec.get("challenge") == "dns-01" and not _DNS_PROVIDER.match(str(spec.get("dns_provider") or "")):
+        err("dns_provider", "%r is not an acme.sh DNS provider name." % (spec.get("dns_provider"),),
+            "name the provider's script, e.g. dns_cf, dns_nsupdate (see acme.sh's dnsapi/).")
+    if str(spec.get("keylength")) not in ACME_SH_KEY_TYPES:
+        err("keylength", "%r is not a key type acme.sh issues." % (spec.get("keylength"),), "use one of %s." % ", ".join(ACME_SH_KEY_TYPES))
+    if spec.get("install_method") not in ACME_SH_INSTALL_METHODS:
+        err("install_method", "%r is not an install method." % (spec.get("install_method"),), "use %s." % ", ".join(ACME_SH_INSTALL_METHODS))
+    if not _UNIX_NAME.match(str(spec.get("user") or "")):
+        err("user", "%r is not a user name." % (spec.get("user"),), "use root or a system user name such as acme.")
+    for var in ("key_file", "fullchain_file"):
+        problem = cert_path_problem(spec.get(var))
+        if problem:
+            err(var, problem, "install certificates and keys below one of %s." % ", ".join(CERT_DIRS))
     return errors

@@ -69,6 +69,20 @@ fi
 # stable names for the test bed's playbooks
 (cd "$debs" && ln -sfn "$(ls pebble_*_amd64.deb | head -1)" pebble_amd64.deb &&
   ln -sfn "$(ls acme.sh_*_all.deb | head -1)" acme.sh_all.deb)
+# --- acme.sh laid out like the upstream tag archive ----------------------------
+# (github.com/acmesh-official/acme.sh/archive/refs/tags/<v>.tar.gz with a top
+# directory acme.sh-<v>/), built from the real script in Debian's package, and
+# a checksum file beside it (upstream publishes none: the roles pin one).
+acme_tags=$mirror/acmesh-official/acme.sh/archive/refs/tags
+acme_ver=$(dpkg-deb -f "$debs/acme.sh_all.deb" Version | sed 's/-[^-]*$//')
+if [ ! -s "$acme_tags/$acme_ver.tar.gz.sha256" ]; then
+  log "building the acme.sh $acme_ver release archive"
+  x=$work/acme.sh && rm -rf "$x" && mkdir -p "$x" "$acme_tags"
+  dpkg-deb -x "$debs/acme.sh_all.deb" "$x/deb"
+  mv "$x/deb/usr/share/acme.sh" "$x/acme.sh-$acme_ver"
+  tar -C "$x" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -czf "$acme_tags/$acme_ver.tar.gz" "acme.sh-$acme_ver"
+  (cd "$acme_tags" && sha256sum "$acme_ver.tar.gz" >"$acme_ver.tar.gz.sha256")
+fi
 log "artifacts ready in $mirror"
 
 # --- a tampered release for the checksum-mismatch test -----------------------

@@ -20,3 +20,10 @@ tgp_image() {
     *) echo "tgproxy-testbed/debian:$1" ;;
   esac
 }
+
+# The Debian mirror the base images' apt uses, pinned in the containers'
+# /etc/hosts (their DNS queries would have to leave the machine; the egress
+# guard rejects them) and allowed through the egress guard on 80/443 only.
+TGP_APT_HOST=$(sed -n 's#^URIs: *[a-z]*://\([^/:]*\).*#\1#p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+TGP_APT_HOST=${TGP_APT_HOST:-deb.debian.org}
+TGP_APT_IP=$(getent ahostsv4 "$TGP_APT_HOST" 2>/dev/null | awk 'NR == 1 {print $1}')

@@ -20,7 +20,7 @@ apply() {
   iptables -w -A "$chain" -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
   local ip hosts
   hosts=$(sed -n 's#^URIs: *[a-z]*://\([^/:]*\).*#\1#p' /etc/apt/sources.list.d/*.sources 2>/dev/null)
-  for ip in $(for h in $hosts deb.debian.org; do getent ahostsv4 "$h"; done | awk '{print $1}' | sort -u); do
+  for ip in $( (echo "$TGP_APT_IP"; for h in $hosts deb.debian.org; do getent ahostsv4 "$h"; done | awk '{print $1}') | grep . | sort -u); do
     iptables -w -A "$chain" -d "$ip/32" -p tcp -m multiport --dports 80,443 -j RETURN
   done
   iptables -w -A "$chain" -m limit --limit 30/min -j LOG --log-prefix "tgp-egress-rejected: "

@@ -47,3 +47,21 @@ def test_role_defaults_follow_the_topology_model():
     assert caddy["caddy_version"] == model.CADDY_DEFAULT_VERSION
     assert caddy["caddy_https_port"] == model.WEB_TLS_PORT
     assert caddy["caddy_http_port"] == model.PUBLIC_HTTP_PORT
+
+
+def test_web_and_acme_defaults_follow_the_topology_model():
+    from ansible_collections.tgproxy.stealth.plugins.module_utils import topology as model
+
+    nginx = yaml.safe_load(open(os.path.join(ROOT, "roles", "nginx_web", "defaults", "main.yml")))
+    acme = yaml.safe_load(open(os.path.join(ROOT, "roles", "acme_sh", "defaults", "main.yml")))
+    assert nginx["nginx_web_https_port"] == model.WEB_TLS_PORT
+    assert nginx["nginx_web_http_port"] == model.PUBLIC_HTTP_PORT
+    assert acme["acme_sh_version"] == model.ACME_SH_DEFAULT_VERSION
+    assert acme["acme_sh_version"] in model.ACME_SH_CHECKSUMS
+    assert acme["acme_sh_keylength"] in model.ACME_SH_KEY_TYPES
+    # the two roles meet at the same files and webroot by default
+    assert acme["acme_sh_key_file"] == nginx["nginx_web_ssl_certificate_key"]
+    assert acme["acme_sh_fullchain_file"] == nginx["nginx_web_ssl_certificate"]
+    assert acme["acme_sh_webroot"] == nginx["nginx_web_acme_webroot"]
+    for path in (acme["acme_sh_key_file"], acme["acme_sh_fullchain_file"]):
+        assert model.cert_path_problem(path) is None

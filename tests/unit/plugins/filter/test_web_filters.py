@@ -52,3 +52,116 @@ def test_caddy_release_layout():
     assert rel["checksum_algorithm"] == "sha512"
     with pytest.raises(AnsibleFilterError):
         web.caddy_release("2.11.7", "riscv64", "https://x")
+
+
+# --- nginx web backend --------------------------------------------------------
+def nginx_spec(**kw):
+    base = dict(domain="proxy.example.com", http_port=80, https_port=8443, https_bind=["127.0.0.1"], proxy_protocol=True,
+                proxy_allow=["127.0.0.1/32"], acme_enabled=False, cert_source="acme_sh",
+                ssl_certificate="/etc/ssl/tgproxy/fullchain.pem", ssl_certificate_key="/etc/ssl/tgproxy/privkey.pem")
+    base.update(kw)
+    return base
+
+
+def test_good_nginx_spec_has_no_errors():
+    assert web.web_preflight(nginx_spec(), "nginx_web") == []
+    assert web.web_preflight(nginx_spec(proxy_protocol=False, proxy_allow=[]), "nginx_web") == []
+    assert web.web_preflight(nginx_spec(cert_source="manual", ssl_certificate="/etc/letsencrypt/live/x/fullchain.pem"),
+                             "nginx_web") == []
+
+
+@pytest.mark.parametrize("kw,var", [
+    (dict(proxy_allow=[]), "nginx_web_proxy_allow"),
+    (dict(proxy_allow=["0.0.0.0/0"]), "nginx_web_proxy_allow"),
+    (dict(proxy_allow=["10.0.0.0/7"]), "nginx_web_proxy_allow"),
+    (dict(proxy_allow=["loopback"]), "nginx_web_proxy_allow"),
+    (dict(cert_source="letsencrypt"), "nginx_web_cert_source"),
+    (dict(ssl_certificate="/var/www/site/fullchain.pem"), "nginx_web_ssl_certificate"),
+    (dict(ssl_certificate_key="/etc/ssl/../../var/www/key.pem"), "nginx_web_ssl_certificate_key"),
+    (dict(ssl_certificate_key="etc/ssl/key.pem"), "nginx_web_ssl_certificate_key"),
+    (dict(ssl_certificate_key="/etc/ssl/"), "nginx_web_ssl_certificate_key"),
+    (dict(ssl_certificate_key="/etc/ssl/tgproxy/fullchain.pem"), "nginx_web_ssl_certificate_key"),
+    (dict(domain="proxy_example"), "nginx_web_domain"),
+    (dict(https_bind=["203.0.113.7"]), "nginx_web_https_bind"),
+])
+def test_bad_nginx_input_names_the_variable(kw, var):
+    assert [e["var"] for e in web.web_preflight(nginx_spec(**kw), "nginx_web")] == [var]
+
+
+# --- acme.sh ------------------------------------------------------------------
+def acme_spec(**kw):
+    base = dict(domains=["proxy.example.com"], email="ops@example.com", ca="letsencrypt", ca_insecure=False,
+                challenge="http-01", dns_provider="", keylength="ec-256", install_method="auto", user="acme",
+                key_file="/etc/ssl/tgproxy/privkey.pem", fullchain_file="/etc/ssl/tgproxy/fullchain.pem")
+    base.update(kw)
+    return base
+
+
+@pytest.mark.parametrize("kw", [
+    {}, dict(ca="letsencrypt_test"), dict(ca="letsencrypt_staging"), dict(ca="zerossl"),
+    dict(ca="https://acme.stealth.test:14000/dir"), dict(ca="http://127.0.0.1:4001/dir", ca_insecure=True),
+    dict(challenge="dns-01", dns_provider="dns_nsupdate"), dict(keylength="2048"), dict(email=""),
+    dict(user="root", install_method="release"), dict(domains=["a.example.com", "b.example.com"]),
+])
+def test_good_acme_spec_has_no_errors(kw):
+    assert web.acme_sh_preflight(acme_spec(**kw)) == []
+
+
+@pytest.mark.parametrize("kw,var", [
+    (dict(domains=[]), "acme_sh_domains"),
+    (dict(domains=["proxy example"]), "acme_sh_domains"),
+    (dict(email="ops"), "acme_sh_email"),
+    (dict(ca="http://acme.example.org/dir"), "acme_sh_ca"),
+    (dict(ca="buypass"), "acme_sh_ca"),
+    (dict(challenge="tls-alpn-01"), "acme_sh_challenge"),
+    (dict(challenge="dns-01"), "acme_sh_dns_provider"),
+    (dict(challenge="dns-01", dns_provider="cloudflare"), "acme_sh_dns_provider"),
+    (dict(keylength="ec-521"), "acme_sh_keylength"),
+    (dict(install_method="snap"), "acme_sh_install_method"),
+    (dict(user="Acme User"), "acme_sh_user"),
+    (dict(key_file="/root/key.pem"), "acme_sh_key_file"),
+    (dict(fullchain_file="/var/www/site/fullchain.pem"), "acme_sh_fullchain_file"),
+])
+def test_bad_acme_input_names_the_variable(kw, var):
+    assert [e["var"] for e in web.acme_sh_preflight(acme_spec(**kw))] == [var]
+
+
+def test_acme_sh_release_uses_the_pinned_checksum_unless_given():
+    rel = web.acme_sh_release("3.1.1", "https://github.com/acmesh-official/acme.sh/archive/refs/tags/")
+    assert rel["url"] == "https://github.com/acmesh-official/acme.sh/archive/refs/tags/3.1.1.tar.gz"
+    assert rel["checksum"].startswith("sha256:c5d623ac")
+    assert rel["top_dir"] == "acme.sh-3.1.1"
+    assert web.acme_sh_release("3.1.1", "http://m", "sha256:http://m/x.sha256")["checksum"] == "sha256:http://m/x.sha256"
+    with pytest.raises(AnsibleFilterError, match="acme_sh_release_checksum"):
+        web.acme_sh_release("3.0.9", "http://m")
+    with pytest.raises(AnsibleFilterError):
+        web.acme_sh_release("latest", "http://m")
+
+
+def test_acme_sh_server_names_and_urls():
+    assert web.acme_sh_server("letsencrypt_staging") == "letsencrypt_test"
+    assert web.acme_sh_server("https://ca.example/dir") == "https://ca.example/dir"
+    assert web.acme_directory("letsencrypt_test") == web.acme_directory("letsencrypt_staging")
+
+
+def test_acme_sh_domain_dir():
+    assert web.acme_sh_domain_dir("p.example.com", "ec-256") == "p.example.com_ecc"
+    assert web.acme_sh_domain_dir("p.example.com", "2048") == "p.example.com"
+
+
+def test_acme_sh_conf_decodes_wrapped_values():
+    # captured from acme.sh 3.1.1 (<home>/<domain>_ecc/<domain>.conf)
+    text = (
+        "Le_Domain='proxy.stealth.test'\n"
+        "Le_Alt='no'\n"
+        "Le_Webroot='/var/www/acme-challenge'\n"
+        "Le_API='https://acme.stealth.test:14000/dir'\n"
+        "Le_Keylength='ec-256'\n"
+        "Le_RealKeyPath='/etc/ssl/tgproxy/privkey.pem'\n"
+        "Le_ReloadCmd='__ACME_BASE64__START_c3VkbyAtbiAvdXNyL2Jpbi9zeXN0ZW1jdGwgcmVsb2FkIG5naW54__ACME_BASE64__END_'\n"
+        "not a setting\n"
+    )
+    conf = web.acme_sh_conf(text)
+    assert conf["Le_ReloadCmd"] == "sudo -n /usr/bin/systemctl reload nginx"
+    assert conf["Le_Alt"] == "no" and conf["Le_Keylength"] == "ec-256"
+    assert web.acme_sh_conf("") == {}
