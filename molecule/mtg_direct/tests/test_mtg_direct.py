@@ -15,16 +15,9 @@ sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
 
 import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 
-DOMAIN = "proxy.stealth.test"
+sys.path.insert(0, os.path.join(PROJECT, "molecule", "resources", "tests"))
 
-
-@pytest.fixture(scope="module")
-def pebble_root(host, tmp_path_factory):
-    """The root of the test bed's ACME CA, which signed the site's certificate."""
-    pem = host.check_output("curl -fsS https://acme.stealth.test:15000/roots/0")
-    path = tmp_path_factory.mktemp("pebble") / "root.pem"
-    path.write_text(pem + "\n")
-    return str(path)
+from testbed_helpers import DOMAIN, leaf_certificate, pebble_root  # noqa: E402,F401
 
 
 def _secret(host):
@@ -166,13 +159,7 @@ def test_tls_client_without_secret_gets_the_website(host, sni, pebble_root):
 
 
 def test_certificate_issued_by_the_acme_ca(host, pebble_root):
-    chain = subprocess.run(
-        ["openssl", "s_client", "-connect", "%s:443" % _ip(host), "-servername", DOMAIN, "-showcerts"],
-        input="", capture_output=True, text=True, timeout=20, check=False,
-    ).stdout
-    leaf = chain[chain.index("-----BEGIN CERTIFICATE-----"):chain.index("-----END CERTIFICATE-----") + 25]
-    info = subprocess.run(["openssl", "x509", "-noout", "-subject", "-issuer", "-ext", "subjectAltName"],
-                          input=leaf, capture_output=True, text=True, check=True).stdout
+    info = leaf_certificate("%s:443" % _ip(host), DOMAIN)
     print(info)
     assert "DNS:%s" % DOMAIN in info
     assert "Pebble" in info.split("issuer=")[1]

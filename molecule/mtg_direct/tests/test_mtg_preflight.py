@@ -1,13 +1,14 @@
 """Bad input is rejected before anything changes on the host (real role runs)."""
 
 import os
-import subprocess
+import sys
 
 import pytest
 
-PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", "")
-EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
-SCENARIO = os.path.join(PROJECT, "molecule", "mtg_direct")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
+
+from testbed_helpers import converge  # noqa: E402
+
 MIRROR = os.environ.get("TGP_MIRROR_URL", "")
 # A valid secret for another domain (the key is not used anywhere).
 OTHER_DOMAIN_SECRET = "ee" + "5a" * 16 + b"other.example.com".hex()
@@ -43,12 +44,7 @@ CASES = {
 
 
 def _converge(host_name, extra, *options):
-    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"), "--limit", host_name,
-           os.path.join(SCENARIO, "converge.yml")] + list(options)
-    for item in extra:
-        cmd += ["-e", item]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False,
-                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+    return converge("mtg_direct", host_name, extra, *options)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -1,0 +1,44 @@
+"""Helpers shared by the Molecule scenarios' testinfra tests (test scaffolding)."""
+
+import os
+import subprocess
+
+import pytest
+
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "../../..")))
+EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
+DOMAIN = "proxy.stealth.test"
+
+
+@pytest.fixture(scope="module")
+def pebble_root(host, tmp_path_factory):
+    """The root of the test bed's ACME CA, which signed the site's certificate."""
+    pem = host.check_output("curl -fsS https://acme.stealth.test:15000/roots/0")
+    path = tmp_path_factory.mktemp("pebble") / "root.pem"
+    path.write_text(pem + "\n")
+    return str(path)
+
+
+def host_ip(host):
+    return host.check_output("hostname -I").split()[0]
+
+
+def converge(scenario, host_name, extra, *options):
+    """Run the scenario's converge playbook against one host with extra vars."""
+    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"), "--limit", host_name,
+           os.path.join(PROJECT, "molecule", scenario, "converge.yml")] + list(options)
+    for item in extra:
+        cmd += ["-e", item]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
+                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+
+
+def leaf_certificate(address, servername):
+    """subject, issuer, SAN and serial of the certificate served at address:443."""
+    chain = subprocess.run(
+        ["openssl", "s_client", "-connect", address, "-servername", servername, "-showcerts"],
+        input="", capture_output=True, text=True, timeout=20, check=False,
+    ).stdout
+    leaf = chain[chain.index("-----BEGIN CERTIFICATE-----"):chain.index("-----END CERTIFICATE-----") + 25]
+    return subprocess.run(["openssl", "x509", "-noout", "-subject", "-issuer", "-ext", "subjectAltName", "-serial"],
+                          input=leaf, capture_output=True, text=True, check=True).stdout
