@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.tgproxy.stealth.plugins.module_utils import validator
+from ansible_collections.tgproxy.stealth.plugins.module_utils import topology, validator
 
 
 def tgp_validate(topology):
@@ -20,9 +20,22 @@ def tgp_topology_errors(topology):
     return [finding.as_dict() for finding in validator.errors(validator.validate(topology))]
 
 
+def tgp_normalise(topology):
+    """The topology document with every default of the model filled in."""
+    return validator.normalise(topology)
+
+
+def tgp_hostport(address):
+    """{host, port} of a host:port or [v6]:port address (host without brackets)."""
+    host, port = topology.split_hostport(address)
+    return {"host": host, "port": port}
+
+
 class FilterModule(object):
     def filters(self):
         return {
+            "tgp_normalise": tgp_normalise,
+            "tgp_hostport": tgp_hostport,
             "tgp_validate": tgp_validate,
             "tgp_topology_errors": tgp_topology_errors,
         }

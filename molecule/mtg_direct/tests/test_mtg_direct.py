@@ -17,7 +17,7 @@ import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 
 sys.path.insert(0, os.path.join(PROJECT, "molecule", "resources", "tests"))
 
-from testbed_helpers import DOMAIN, leaf_certificate, pebble_root  # noqa: E402,F401
+from testbed_helpers import DOMAIN, leaf_certificate, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
 
 
 def _secret(host):

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
 
-from testbed_helpers import DOMAIN, converge, host_ip, leaf_certificate, pebble_root  # noqa: E402,F401
+from testbed_helpers import DOMAIN, converge, host_ip, leaf_certificate, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
 
 SCENARIO = "nginx_acme"
 CERT_DIR = "/var/lib/acme.sh/%s_ecc" % DOMAIN

@@ -20,16 +20,19 @@ HERE = os.path.dirname(filters.__file__)
 
 
 def test_filter_map_is_complete():
-    assert set(filters.FilterModule().filters()) == {"tgp_validate", "tgp_topology_errors"}
+    assert set(filters.FilterModule().filters()) == {"tgp_validate", "tgp_topology_errors", "tgp_normalise", "tgp_hostport"}
 
 
-@pytest.mark.parametrize("name", ["tgp_validate", "tgp_topology_errors"])
-def test_every_filter_has_a_doc_file(name):
+@pytest.mark.parametrize("name,input_type,return_type", [
+    ("tgp_validate", "dict", "list"), ("tgp_topology_errors", "dict", "list"),
+    ("tgp_normalise", "dict", "dict"), ("tgp_hostport", "str", "dict"),
+])
+def test_every_filter_has_a_doc_file(name, input_type, return_type):
     with open(os.path.join(HERE, name + ".yml")) as handle:
         doc = yaml.safe_load(handle)
     assert doc["DOCUMENTATION"]["name"] == name
-    assert doc["DOCUMENTATION"]["options"]["_input"]["type"] == "dict"
-    assert doc["RETURN"]["_value"]["type"] == "list"
+    assert doc["DOCUMENTATION"]["options"]["_input"]["type"] == input_type
+    assert doc["RETURN"]["_value"]["type"] == return_type
 
 
 def test_good_topology_has_no_findings():
@@ -55,3 +58,20 @@ def test_topology_errors_keeps_only_errors():
 
 def test_not_a_mapping_is_a_finding_not_a_crash():
     assert [f["code"] for f in filters.tgp_topology_errors("sni_router")] == ["TGP004"]
+
+
+def test_normalise_fills_the_router_from_the_model():
+    doc = filters.tgp_normalise({"kind": "sni_router", "domain": "proxy.example.com", "proxy_protocol": True,
+                                 "router": {"kind": "haproxy"}, "web": {"kind": "caddy"}})
+    router = doc["router"]
+    assert router["listen"] == ["0.0.0.0:443", "[::]:443"] and router["maxconn"] == 20000
+    assert router["backends"]["mtg"] == {"address": "127.0.0.1:3128", "send_proxy": "v2"}
+    assert router["routes"][0] == {"match": "sni_exact", "value": "proxy.example.com", "backend": "mtg"}
+    assert router["http"]["acme_passthrough_to"] == doc["web"]["http_bind"][0] == "127.0.0.1:8080"
+    assert doc["mtg"]["proxy_protocol_listener"] is True
+
+
+@pytest.mark.parametrize("address,host,port", [("127.0.0.1:8443", "127.0.0.1", 8443), ("[::]:80", "::", 80),
+                                               ("proxy.example.com:443", "proxy.example.com", 443)])
+def test_hostport(address, host, port):
+    assert filters.tgp_hostport(address) == {"host": host, "port": port}

@@ -1,0 +1,118 @@
+"""Three-service topology behind HAProxy (real HAProxy, mtg, Caddy, Pebble)."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "resources", "tests"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "plugins", "module_utils"))
+
+import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
+from testbed_helpers import DOMAIN, converge, host_ip, leaf_certificate, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+
+SCENARIO = "haproxy"
+SNAPSHOT = "sha256sum /etc/haproxy/haproxy.cfg; systemctl show haproxy -p MainPID -p ActiveEnterTimestamp"
+
+
+def _listeners(host, unit):
+    return sorted(line.split()[3] for line in host.check_output("ss -Htlne").splitlines() if "/%s.service" % unit in line)
+
+
+def _secret(host):
+    return host.file("/etc/mtg/secret").content_string.strip()
+
+
+def _pid(host):
+    return host.check_output("systemctl show haproxy -p MainPID --value")
+
+
+def test_listeners_and_bind_addresses(host):
+    assert _listeners(host, "haproxy") == ["0.0.0.0:443", "0.0.0.0:80", "127.0.0.1:8405", "[::]:443", "[::]:80"]
+    assert _listeners(host, "mtg") == ["127.0.0.1:3128", "127.0.0.1:3129"]
+    assert _listeners(host, "caddy") == ["127.0.0.1:2019", "127.0.0.1:8080", "127.0.0.1:8443"]
+
+
+def test_mtg_is_not_reachable_from_outside(host):
+    with pytest.raises(OSError):
+        socket.create_connection((host_ip(host), 3128), timeout=3)
+
+
+def test_router_config_never_terminates_tls(host):
+    cfg = host.file("/etc/haproxy/haproxy.cfg").content_string
+    assert " ssl " not in cfg and "crt " not in cfg
+    assert "send-proxy-v2" in cfg and "timeout tunnel 1h" in cfg and "option tcpka" in cfg
+
+
+def test_faketls_with_the_secret_through_the_router(host):
+    key = _secret(host)[2:34]
+    result = _faketls.selftest(host_ip(host), 443, bytes.fromhex(key), DOMAIN, timeout=10)
+    assert result["ok"] is True, result
+    wrong = bytes.fromhex("%032x" % (int(key, 16) ^ 1))
+    assert _faketls.selftest(host_ip(host), 443, wrong, DOMAIN, timeout=10)["step"] == "verify_server_hmac"
+
+
+@pytest.mark.parametrize("sni", ["random-name.example.net", DOMAIN, None])
+def test_every_other_client_gets_the_website(host, sni, pebble_root):
+    proc = subprocess.run(
+        ["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-CAfile", pebble_root, "-verify_return_error",
+         "-verify_hostname", DOMAIN, "-brief"] + (["-servername", sni] if sni else ["-noservername"]),
+        input="", capture_output=True, text=True, timeout=20, check=False,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Verification: OK" in out, out
+
+
+def test_port_80_acme_passthrough_and_redirect(host):
+    ip = host_ip(host)
+    acme = subprocess.run(["curl", "-sI", "--max-time", "10", "-H", "Host: " + DOMAIN,
+                           "http://%s/.well-known/acme-challenge/unknown-token" % ip], capture_output=True, text=True).stdout
+    # Caddy answers (308), not the router's 301
+    assert not acme.startswith("HTTP/1.1 301"), acme
+    head = subprocess.run(["curl", "-sI", "--max-time", "10", "-H", "Host: " + DOMAIN, "http://%s/some/page?x=1" % ip],
+                          capture_output=True, text=True).stdout
+    assert head.startswith("HTTP/1.1 301")
+    assert re.search(r"(?im)^location: https://%s/some/page\?x=1$" % re.escape(DOMAIN), head), head
+
+
+def test_prometheus_exporter_on_loopback(host):
+    assert "haproxy_process_" in host.check_output("curl -fsS http://127.0.0.1:8405/metrics")
+
+
+def test_website_still_served_on_443_with_mtg_stopped(host, pebble_root):
+    host.run_expect([0], "systemctl stop mtg")
+    try:
+        time.sleep(5)  # two failed health checks
+        for sni in (DOMAIN, "other.example.net"):
+            proc = subprocess.run(["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-servername", sni,
+                                   "-CAfile", pebble_root, "-verify_return_error", "-verify_hostname", DOMAIN, "-brief"],
+                                  input="", capture_output=True, text=True, timeout=20, check=False)
+            assert proc.returncode == 0 and "Verification: OK" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    finally:
+        host.run_expect([0], "systemctl start mtg")
+
+
+CASES = {
+    "maxconn-above-open-file-limit": (['{"tgproxy_router": {"maxconn": 20000}}'], "needs 41024 open files"),
+    "rejected-by-haproxy": (["haproxy_inspect_delay=soon"], "haproxy -c"),
+    "mtg-public-behind-router": (["mtg_bind_to=0.0.0.0:3128"], "TGP301"),
+    "proxy-mismatch": (['{"tgproxy_router": {"maxconn": 9000, "backends": {"mtg": {"address": "127.0.0.1:3128"},'
+                        ' "web": {"address": "127.0.0.1:8443", "send_proxy": "none"}}}}'], "TGP102"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_leaves_the_running_router_alone(host, case):
+    extra, expected = CASES[case]
+    before = host.check_output(SNAPSHOT)
+    proc = converge(SCENARIO, host.backend.get_hostname(), extra)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert expected in out, out
+    assert host.check_output(SNAPSHOT) == before
+    assert host.service("haproxy").is_running
