@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible.errors import AnsibleFilterError
 from ansible_collections.tgproxy.stealth.plugins.module_utils import topology, validator
 
 
@@ -31,11 +32,20 @@ def tgp_hostport(address):
     return {"host": host, "port": port}
 
 
+def tgp_seconds(duration):
+    """Seconds of a duration as the topology model writes them (1h, 90m, 3600s, 500ms)."""
+    try:
+        return validator.duration_seconds(duration)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "tgp_normalise": tgp_normalise,
             "tgp_hostport": tgp_hostport,
+            "tgp_seconds": tgp_seconds,
             "tgp_validate": tgp_validate,
             "tgp_topology_errors": tgp_topology_errors,
         }

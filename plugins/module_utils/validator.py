@@ -492,6 +492,14 @@ def _parse_duration(value):
     return total if pos == len(text) and pos else None
 
 
+def duration_seconds(value):
+    """Seconds of a duration (1h, 90m, 3600s, 500ms, 1h30m, a number); ValueError when not one."""
+    seconds = _parse_duration(value)
+    if seconds is None:
+        raise ValueError("%r is not a duration" % (value,))
+    return int(seconds) if seconds == int(seconds) else seconds
+
+
 def _loose_version(value):
     match = _LOOSE_VERSION.match(str(value).strip())
     if not match:

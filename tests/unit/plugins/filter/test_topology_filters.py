@@ -10,6 +10,7 @@ __metaclass__ = type
 import os
 
 import pytest
+from ansible.errors import AnsibleFilterError
 import yaml
 
 from ansible_collections.tgproxy.stealth.plugins.filter import topology as filters
@@ -20,12 +21,12 @@ HERE = os.path.dirname(filters.__file__)
 
 
 def test_filter_map_is_complete():
-    assert set(filters.FilterModule().filters()) == {"tgp_validate", "tgp_topology_errors", "tgp_normalise", "tgp_hostport"}
+    assert set(filters.FilterModule().filters()) == {"tgp_validate", "tgp_topology_errors", "tgp_normalise", "tgp_hostport", "tgp_seconds"}
 
 
 @pytest.mark.parametrize("name,input_type,return_type", [
     ("tgp_validate", "dict", "list"), ("tgp_topology_errors", "dict", "list"),
-    ("tgp_normalise", "dict", "dict"), ("tgp_hostport", "str", "dict"),
+    ("tgp_normalise", "dict", "dict"), ("tgp_hostport", "str", "dict"), ("tgp_seconds", "str", "int"),
 ])
 def test_every_filter_has_a_doc_file(name, input_type, return_type):
     with open(os.path.join(HERE, name + ".yml")) as handle:
@@ -75,3 +76,14 @@ def test_normalise_fills_the_router_from_the_model():
                                                ("proxy.example.com:443", "proxy.example.com", 443)])
 def test_hostport(address, host, port):
     assert filters.tgp_hostport(address) == {"host": host, "port": port}
+
+
+@pytest.mark.parametrize("text,seconds", [("1h", 3600), ("90m", 5400), ("3600s", 3600), ("1h30m", 5400), ("5", 5), (30, 30),
+                                          ("500ms", 0.5)])
+def test_seconds(text, seconds):
+    assert filters.tgp_seconds(text) == seconds
+
+
+def test_seconds_rejects_garbage():
+    with pytest.raises(AnsibleFilterError):
+        filters.tgp_seconds("soon")
