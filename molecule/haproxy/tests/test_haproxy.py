@@ -138,6 +138,7 @@ def test_config_change_reloads_without_dropping_an_open_connection(host):
         conn.close()
         assert converge(SCENARIO, host.backend.get_hostname(), []).returncode == 0
 
+
 def test_website_still_served_on_443_with_mtg_stopped(host, pebble_root):
     host.run_expect([0], "systemctl stop mtg")
     try:
