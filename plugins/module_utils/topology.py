@@ -604,7 +604,6 @@ def web_preflight(spec, prefix="caddy"):
 # "/var/www/site/key.pem" would otherwise publish the private key.
 CERT_DIRS = ("/etc/ssl/", "/etc/nginx/", "/etc/tgproxy/", "/etc/letsencrypt/")
 CERT_SOURCES = ("acme_sh", "manual")
-NGINX_HTTP2_DIRECTIVE_SINCE = (1, 25, 1)
 
 ACME_SH_DEFAULT_VERSION = "3.1.1"
 # sha256 of the upstream tag archive (github.com/acmesh-official/acme.sh/archive/refs/tags/<v>.tar.gz)
