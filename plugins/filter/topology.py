@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.tgproxy.stealth.plugins.module_utils import topology, validator
+from ansible_collections.tgproxy.stealth.plugins.module_utils import topology, tuning, validator
 
 
 def tgp_validate(topology):
@@ -40,6 +40,15 @@ def tgp_seconds(duration):
         raise AnsibleFilterError(str(exc))
 
 
+def tgp_tuning(capacity, cpus=1, router_kind=None, backend_loopback=True, prefix="tgproxy_capacity"):
+    """Daemon limits and sysctls derived from the declared capacity (see module_utils/tuning.py)."""
+    try:
+        return tuning.derive(capacity, cpus=cpus, router_kind=router_kind, backend_loopback=backend_loopback,
+                             prefix=prefix)
+    except tuning.CapacityError as exc:
+        raise AnsibleFilterError("Bad capacity: " + "; ".join("[%s] %s" % item for item in exc.problems))
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -48,4 +57,5 @@ class FilterModule(object):
             "tgp_seconds": tgp_seconds,
             "tgp_validate": tgp_validate,
             "tgp_topology_errors": tgp_topology_errors,
+            "tgp_tuning": tgp_tuning,
         }

@@ -43,7 +43,7 @@ would otherwise silently fall back to its default.
         proxy_protocol: <web.proxy_protocol>
         key: null               # the spelling in use (ip|host); null = the
                                 # right one for mtg.version (topology.mtg_fronting_key)
-      concurrency: 8192
+      concurrency: 8192         # capacity declared: capacity.connections
       stats_enabled: true
       stats_bind: "127.0.0.1:3129"
       idle_timeout: null        # mtg [network.timeout].idle; null = mtg's default (1m)
@@ -52,7 +52,8 @@ would otherwise silently fall back to its default.
       version: null             # e.g. "2.8.16", "1.24.0", "1.22c"
       listen: ["0.0.0.0:443", "[::]:443"]
       terminates_tls: false
-      maxconn: 20000            # null for sslh (no such limit)
+      maxconn: 20000            # null for sslh (no such limit); capacity declared:
+                                # derived from capacity.connections (tuning.router_maxconn)
       timeouts: {client: 1h, server: 1h, tunnel: 1h, connect: 5s}
                                 # nginx_stream: proxy_timeout = the smallest of
                                 # client/server/tunnel; sslh: not used
@@ -81,6 +82,15 @@ would otherwise silently fall back to its default.
       - name: sshd              # router backends such as SSH)
         bind: "0.0.0.0:22"      # string or list
         proxy_protocol: false   # whether it expects a PROXY header
+    capacity:                   # optional; what the host must carry (module_utils/tuning.py)
+      connections: 10000        # concurrent client connections
+      new_per_second: 500       # burst of connection attempts per second
+      memory_mb: null           # memory budget; checked against the connections
+      keepalive_seconds: 300    # TCP keepalive idle time
+      cpus: 1                   # the host's CPUs (filled in from facts)
+
+The normalised document adds ``tuning``: everything ``tuning.derive`` makes
+of ``capacity`` (null when none is declared).
 
 Defaults of PROXY flags follow one rule: a receiver (mtg listener,
 web, other service) defaults to the top-level ``proxy_protocol`` (the
@@ -122,6 +132,7 @@ import re
 import socket
 
 from ansible_collections.tgproxy.stealth.plugins.module_utils import topology as model
+from ansible_collections.tgproxy.stealth.plugins.module_utils import tuning
 
 ERROR = "error"
 WARNING = "warning"
@@ -145,7 +156,8 @@ WEB_INTERNAL_HTTP_BIND = "127.0.0.1:%d" % model.WEB_INTERNAL_HTTP_PORT
 DEFAULT_PROXY_ALLOW = ("127.0.0.1/32", "::1/128")
 DEFAULT_TIMEOUTS = (("client", "1h"), ("server", "1h"), ("tunnel", "1h"), ("connect", "5s"))
 
-_TOP_KEYS = ("kind", "domain", "public_ipv4", "public_ipv6", "proxy_protocol", "mtg", "router", "web", "other_services")
+_TOP_KEYS = ("kind", "domain", "public_ipv4", "public_ipv6", "proxy_protocol", "mtg", "router", "web", "other_services",
+             "capacity")
 _MTG_KEYS = ("version", "secret", "bind", "proxy_protocol_listener", "fronting", "concurrency", "stats_enabled",
              "stats_bind", "idle_timeout")
 _FRONTING_KEYS = ("host", "port", "proxy_protocol", "key")
@@ -362,6 +374,20 @@ CHECKS = {
     "TGP602": _check(ERROR, "The web certificate does not cover the domain.",
                      "Probes with the domain's SNI get a certificate for another name: the disguise fails.",
                      "Add the domain (or a matching *.parent wildcard) to web.cert_domains."),
+    # -- capacity (module_utils/tuning.py derives the limits) -------------------
+    "TGP701": _check(ERROR, "Bad capacity declaration.",
+                     "The derived limits (maxconn, concurrency, open files, backlogs) would be nonsense, or the "
+                     "memory budget cannot hold the connections: the host swaps or the OOM killer ends the proxy.",
+                     "Declare capacity.connections, new_per_second, memory_mb and keepalive_seconds within the "
+                     "stated ranges, with memory_mb large enough for the connections."),
+    "TGP702": _check(ERROR, "mtg concurrency below the declared capacity.",
+                     "mtg refuses connections beyond its concurrency: clients over the limit cannot connect although "
+                     "the host was sized for them.",
+                     "Leave mtg.concurrency unset (derived from capacity.connections) or raise it."),
+    "TGP703": _check(ERROR, "Router maxconn below the declared capacity.",
+                     "The router stops accepting at maxconn: Telegram clients and website visitors queue and time "
+                     "out below the load the host was sized for.",
+                     "Leave router.maxconn unset (derived from capacity.connections) or raise it."),
     # -- DNS (only with a resolver) -------------------------------------------
     "TGP901": _check(WARNING, "The domain's DNS does not point at this host.",
                      "Clients and Let's Encrypt go elsewhere; links using the domain do not reach this proxy.",
@@ -700,6 +726,7 @@ def _normalise(raw):
     if rkind == "sslh" and http_raw is _MISSING:
         http_raw = None
     router_owns_80 = is_router and http_raw is not None
+    doc["capacity"], doc["tuning"] = _capacity(norm, top.get("capacity"), rkind if is_router else None)
 
     # -- web ------------------------------------------------------------------------
     web_raw = norm.section(top.get("web"), "web", _WEB_KEYS)
@@ -788,7 +815,8 @@ def _normalise(raw):
         "proxy_protocol": norm.boolean(fronting_raw, "proxy_protocol", "mtg.fronting", web_pp),
         "key": facts.fronting_key_given or (model.mtg_fronting_key(mtg["version"]) if facts.version else None),
     }
-    mtg["concurrency"] = norm.integer(mtg_raw, "concurrency", "mtg", MTG_DEFAULT_CONCURRENCY)
+    mtg["concurrency"] = norm.integer(mtg_raw, "concurrency", "mtg", doc["tuning"]["mtg_concurrency"]
+                                      if doc["tuning"] else MTG_DEFAULT_CONCURRENCY)
     mtg["stats_enabled"] = norm.boolean(mtg_raw, "stats_enabled", "mtg", True)
     mtg["stats_bind"] = norm.address(mtg_raw, "stats_bind", "mtg", "127.0.0.1:%d" % model.MTG_STATS_PORT)
     mtg["idle_timeout"] = norm.duration(mtg_raw, "idle_timeout", "mtg", None)
@@ -830,8 +858,8 @@ def _normalise(raw):
         "listen": norm.addresses(router, "listen", "router",
                                  ["0.0.0.0:%d" % model.PUBLIC_TLS_PORT, "[::]:%d" % model.PUBLIC_TLS_PORT]),
         "terminates_tls": norm.boolean(router, "terminates_tls", "router", False),
-        "maxconn": norm.integer(router, "maxconn", "router", None if rkind == "sslh" else ROUTER_DEFAULT_MAXCONN,
-                                nullable=True),
+        "maxconn": norm.integer(router, "maxconn", "router", None if rkind == "sslh" else (
+            doc["tuning"]["router_maxconn"] if doc["tuning"] else ROUTER_DEFAULT_MAXCONN), nullable=True),
     }
     timeouts_raw = norm.section(router.get("timeouts"), "router.timeouts", tuple(k for k, v in DEFAULT_TIMEOUTS))
     doc_router["timeouts"] = dict((key, norm.duration(timeouts_raw, key, "router.timeouts", default))
@@ -925,6 +953,43 @@ def _normalise(raw):
         routes.append({"match": match, "value": value, "backend": backend})
     doc_router["routes"] = routes
     return doc, facts, norm.findings
+
+
+def _capacity(norm, raw, router_kind):
+    """(normalised capacity, derived tuning) or (None, None) when none is declared."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
+        norm.add("TGP701", ["capacity"], "capacity is %s; expected a mapping." % _show(raw))
+        return None, None
+    raw = dict((key, value) for key, value in raw.items() if value is not None)
+    cpus = raw.pop("cpus", 1)
+    try:
+        derived = tuning.derive(raw, cpus=cpus, router_kind=router_kind, prefix="capacity")
+    except tuning.CapacityError as exc:
+        for variable, msg in exc.problems:
+            norm.add("TGP701", [variable], "%s %s." % (variable, msg))
+        return None, None
+    except (TypeError, ValueError):
+        norm.bad("capacity.cpus", cpus, "a number of CPUs")
+        return None, None
+    return dict(derived["capacity"], cpus=max(1, int(cpus or 1))), derived
+
+
+def _check_capacity(doc, facts, add):
+    derived = doc["tuning"]
+    if not derived:
+        return
+    connections = derived["capacity"]["connections"]
+    concurrency = doc["mtg"]["concurrency"]
+    if concurrency is not None and concurrency < connections:
+        add("TGP702", ["mtg.concurrency", "capacity.connections"],
+            "mtg.concurrency is %d but capacity.connections is %d." % (concurrency, connections))
+    router = doc["router"]
+    if router and router["maxconn"] is not None and router["maxconn"] < connections:
+        add("TGP703", ["router.maxconn", "capacity.connections"],
+            "router.maxconn is %d but capacity.connections is %d (derived: %d)."
+            % (router["maxconn"], connections, derived["router_maxconn"]))
 
 
 def _drop_none(value):
@@ -1586,7 +1651,7 @@ def validate(topology, resolver=None):
         findings.append(Finding(code, variables, msg, breaks, fix))
 
     checks = [_check_domain_and_secret, _check_mtg_version_and_key, _check_mtg_limits, _check_stats,
-              _check_certificate]
+              _check_certificate, _check_capacity]
     if facts.kind_ok:
         checks += [_check_exposure, _check_dual_stack, _check_port_clashes, _check_fronting, _check_proxy,
                    _check_acme]

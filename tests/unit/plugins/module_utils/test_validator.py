@@ -130,6 +130,11 @@ GOOD = [
                                              "web.acme": {"challenge": "dns-01", "dns_provider": "cloudflare"}})),
     ("wildcard certificate, manual", mut(DIRECT, {"web.cert_domains": ["*.example.com"],
                                                   "web.acme": {"challenge": "manual"}})),
+    ("haproxy sized by capacity", mut(HAPROXY, {"capacity": {"connections": 30000, "new_per_second": 2000,
+                                                             "memory_mb": 4096, "cpus": 2},
+                                                "mtg.concurrency": DELETE})),
+    ("direct sized by capacity, explicit higher concurrency", mut(DIRECT, {"capacity": {"connections": 5000},
+                                                                           "mtg.concurrency": 6000})),
     ("base64 secret, sslh defaults", {"kind": "sni_router", "domain": DOMAIN, "router": {"kind": "sslh"},
                                       "mtg": {"secret": "7gECAwQFBgcICQoLDA0ODxBwcm94eS5leGFtcGxlLmNvbQ"}}),
 ]
@@ -264,6 +269,16 @@ BAD = [
     ("direct: web :80 on loopback", mut(DIRECT, {"web.http_bind": "127.0.0.1:8080"}), {"TGP601"}),
     ("sslh: web :80 on loopback", mut(SSLH, {"web.http_bind": "127.0.0.1:80"}), {"TGP601"}),
     ("certificate for another name", mut(DIRECT, {"web.cert_domains": ["www.example.com"]}), {"TGP602"}),
+    # -- capacity
+    ("negative capacity", mut(HAPROXY, {"capacity": {"connections": -10}}), {"TGP701"}),
+    ("memory budget too small", mut(DIRECT, {"capacity": {"connections": 50000, "memory_mb": 1024}}), {"TGP701"}),
+    ("memory in bytes", mut(NGINX, {"capacity": {"memory_mb": 4294967296}}), {"TGP701"}),
+    ("capacity not a mapping", mut(SSLH, {"capacity": 10000}), {"TGP701"}),
+    ("mtg concurrency below capacity", mut(HAPROXY, {"capacity": {"connections": 20000}, "mtg.concurrency": 8192}),
+     {"TGP702"}),
+    ("router maxconn below capacity", mut(NGINX, {"capacity": {"connections": 20000}, "router.maxconn": 15000,
+                                                                  "mtg.concurrency": DELETE}),
+     {"TGP703", "TGP204"}),
     # -- several at once
     ("everything at once", mut(HAPROXY, {"router.terminates_tls": True, "router.timeouts.server": "60s",
                                          "mtg.bind": "0.0.0.0:3128", "mtg.stats_bind": "[::]:3129"}),
@@ -456,6 +471,22 @@ def test_unknown_kind_runs_only_kind_independent_checks():
                                            ("1x", None), (True, None), (-1, None), ("h1", None)])
 def test_parse_duration(value, seconds):
     assert v._parse_duration(value) == seconds  # pylint: disable=protected-access
+
+
+def test_capacity_sets_the_defaults_it_implies():
+    doc = v.normalise(mut(NGINX, {"capacity": {"connections": 30000, "cpus": 2}, "mtg.concurrency": DELETE}))
+    assert doc["mtg"]["concurrency"] == 30000
+    assert doc["router"]["maxconn"] == doc["tuning"]["router_maxconn"] == 37500
+    assert doc["tuning"]["nginx_worker_connections"] == 38012
+    assert doc["capacity"]["cpus"] == 2
+    plain = v.normalise(NGINX)
+    assert plain["tuning"] is None and plain["router"]["maxconn"] == v.ROUTER_DEFAULT_MAXCONN
+
+
+def test_capacity_finding_names_the_key():
+    finding = [f for f in v.validate(mut(HAPROXY, {"capacity": {"connections": 50000, "memory_mb": 1024}}))][0]
+    assert finding.vars == ["capacity.memory_mb"]
+    assert "raise capacity.memory_mb to 3381" in finding.msg
 
 
 def docs_row(code):
