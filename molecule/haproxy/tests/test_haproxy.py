@@ -19,7 +19,8 @@ import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 from testbed_helpers import DOMAIN, converge, host_ip, leaf_certificate, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
 
 SCENARIO = "haproxy"
-SNAPSHOT = "sha256sum /etc/haproxy/haproxy.cfg; systemctl show haproxy -p MainPID -p ActiveEnterTimestamp"
+SNAPSHOT = ("sha256sum /etc/haproxy/haproxy.cfg /etc/sysctl.d/90-tgproxy.conf; cat /proc/sys/net/core/somaxconn;"
+            " systemctl show haproxy -p MainPID -p ActiveEnterTimestamp")
 
 
 def _listeners(host, unit):
@@ -156,6 +157,9 @@ CASES = {
     "maxconn-above-open-file-limit": (['{"tgproxy_router": {"maxconn": 20000}}'], "needs 41024 open files"),
     "rejected-by-haproxy": (["haproxy_inspect_delay=soon"], "haproxy -c"),
     "mtg-public-behind-router": (["mtg_bind_to=0.0.0.0:3128"], "TGP301"),
+    "capacity-negative": (['{"tgproxy_capacity": {"connections": -1}}'], "TGP701"),
+    "capacity-memory-too-small": (['{"tgproxy_capacity": {"connections": 8000, "memory_mb": 300, '
+                                   '"new_per_second": 100000}}'], "300 MiB cannot hold 8000 connections"),
     "proxy-mismatch": (['{"tgproxy_router": {"maxconn": 9000, "backends": {"mtg": {"address": "127.0.0.1:3128"},'
                         ' "web": {"address": "127.0.0.1:8443", "send_proxy": "none"}}}}'], "TGP102"),
 }
