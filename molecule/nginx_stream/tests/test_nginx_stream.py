@@ -1,0 +1,77 @@
+"""Three-service topology behind nginx stream (real nginx, mtg, Caddy or nginx + acme.sh, Pebble)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
+
+# the behaviour every router topology shares
+from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
+from router_tests import listeners, web_backend  # noqa: E402
+from testbed_helpers import DOMAIN, converge, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+
+SCENARIO = "nginx_stream"
+STREAM = "/etc/nginx/modules-enabled/90-tgproxy-stream.conf"
+SNAPSHOT = ("sha256sum /etc/nginx/modules-enabled/90-tgproxy-stream.conf /etc/nginx/sites-available/*;"
+            " systemctl show nginx -p MainPID -p ActiveEnterTimestamp")
+
+
+@pytest.fixture()
+def router():
+    return {"scenario": SCENARIO, "unit": "nginx", "config": STREAM,
+            "change": ["nginx_stream_preread_timeout=4s"], "changed_text": "preread_timeout 4s;",
+            "reload_handler": "RUNNING HANDLER [tgproxy.stealth.nginx_stream : Reload nginx stream]"}
+
+
+def test_listeners_and_bind_addresses(host):
+    nginx = listeners(host, "nginx")
+    if web_backend(host) == "caddy":
+        assert nginx == ["0.0.0.0:443", "0.0.0.0:80", "[::]:443", "[::]:80"]
+        assert listeners(host, "caddy") == ["127.0.0.1:2019", "127.0.0.1:8080", "127.0.0.1:8443"]
+    else:
+        # one nginx, two contexts: the router and the site
+        assert nginx == ["0.0.0.0:443", "0.0.0.0:80", "127.0.0.1:8080", "127.0.0.1:8443", "[::]:443", "[::]:80"]
+
+
+def test_one_nginx_two_contexts_in_separate_files(host):
+    stream = host.file(STREAM).content_string
+    assert "ssl_preread on;" in stream and "proxy_protocol on;" in stream and "proxy_timeout 3600s;" in stream
+    assert " ssl_certificate" not in stream
+    assert host.file("/etc/nginx/sites-enabled/tgproxy-router-http.conf").is_symlink
+    assert not host.file("/etc/nginx/sites-enabled/default").exists
+    if web_backend(host) != "caddy":
+        assert host.file("/etc/nginx/sites-enabled/tgproxy-web.conf").is_symlink
+
+
+def test_router_logs_the_routed_sni(host):
+    controller_ip = host.check_output("ip route show default").split()[2]
+    for sni in ("other.example.net", DOMAIN):
+        subprocess.run(["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-servername", sni],
+                       input="", capture_output=True, text=True, timeout=20, check=False)
+    log = host.check_output("tail -n 50 /var/log/nginx/tgproxy-stream.log")
+    assert re.search(r"^%s .* sni=other.example.net upstream=127.0.0.1:8443$" % re.escape(controller_ip), log, re.M), log
+    assert re.search(r"^%s .* sni=%s upstream=127.0.0.1:3128$" % (re.escape(controller_ip), re.escape(DOMAIN)), log, re.M), log
+
+
+CASES = {
+    "rejected-by-nginx": (["nginx_stream_preread_timeout=soon"], "test failed"),
+    "mtg-public-behind-router": (["mtg_bind_to=0.0.0.0:3128"], "TGP301"),
+    "ssh-route-on-nginx-stream": (['{"tgproxy_router": {"routes": [{"match": "sni_exact", "value": "proxy.stealth.test", "backend": "mtg"},'
+                                   ' {"match": "ssh", "backend": "web"}, {"match": "default", "backend": "web"}]}}'], "TGP512"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_leaves_the_running_router_alone(host, case):
+    extra, expected = CASES[case]
+    before = host.check_output(SNAPSHOT)
+    proc = converge(SCENARIO, host.backend.get_hostname(), extra)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert expected in out, out
+    assert host.check_output(SNAPSHOT) == before
+    assert host.service("nginx").is_running

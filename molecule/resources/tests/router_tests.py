@@ -1,0 +1,164 @@
+"""Behaviour every SNI-router topology must show (imported by each router scenario's tests).
+
+A scenario's test module defines a ``router`` fixture (dict): ``scenario``,
+``unit`` (systemd unit of the router), ``config`` (its file),
+``change`` (extra vars that change the config) and ``changed_text`` (what the
+file then contains), ``reload_handler`` (the handler's task line).
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "plugins", "module_utils"))
+
+import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
+from testbed_helpers import DOMAIN, EPHEMERAL, PROJECT, converge, host_ip  # noqa: E402
+
+sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
+import mtg_echo  # noqa: E402  (the test bed's MTProto client side)
+
+
+def listeners(host, unit):
+    return sorted(line.split()[3] for line in host.check_output("ss -Htlne").splitlines() if "/%s.service" % unit in line)
+
+
+def secret_of(host):
+    return host.file("/etc/mtg/secret").content_string.strip()
+
+
+def main_pid(host, unit):
+    return host.check_output("systemctl show %s -p MainPID --value" % unit)
+
+
+def web_backend(host):
+    return host.ansible.get_variables().get("tgproxy_web_backend", "caddy")
+
+
+def test_mtg_listens_on_loopback_only_and_is_not_reachable_from_outside(host):
+    assert listeners(host, "mtg") == ["127.0.0.1:3128", "127.0.0.1:3129"]
+    with pytest.raises(OSError):
+        socket.create_connection((host_ip(host), 3128), timeout=3)
+
+
+def test_faketls_with_the_secret_through_the_router(host):
+    key = secret_of(host)[2:34]
+    result = _faketls.selftest(host_ip(host), 443, bytes.fromhex(key), DOMAIN, timeout=10)
+    assert result["ok"] is True, result
+    wrong = bytes.fromhex("%032x" % (int(key, 16) ^ 1))
+    assert _faketls.selftest(host_ip(host), 443, wrong, DOMAIN, timeout=10)["step"] == "verify_server_hmac"
+
+
+@pytest.mark.parametrize("sni", ["random-name.example.net", DOMAIN, None])
+def test_every_other_client_gets_the_website(host, sni, pebble_root):
+    proc = subprocess.run(
+        ["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-CAfile", pebble_root, "-verify_return_error",
+         "-verify_hostname", DOMAIN, "-brief"] + (["-servername", sni] if sni else ["-noservername"]),
+        input="", capture_output=True, text=True, timeout=20, check=False,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Verification: OK" in out, out
+
+
+def test_web_sees_the_real_client_address_on_both_paths(host):
+    controller_ip = host.check_output("ip route show default").split()[2]
+    # router -> web directly (another SNI, the site's Host), and router -> mtg -> web (the magic SNI)
+    for sni, probe in (("other.example.net", "router-web"), (DOMAIN, "router-mtg-web")):
+        request = "GET /?probe=%s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (probe, DOMAIN)
+        subprocess.run(["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-servername", sni, "-quiet"],
+                       input=request, capture_output=True, text=True, timeout=20, check=False)
+        if web_backend(host) == "caddy":
+            log = host.check_output("grep probe=%s /var/log/caddy/access.log | tail -1" % probe)
+            assert '"remote_ip":"%s"' % controller_ip in log, (probe, log)
+        else:
+            log = host.check_output("grep probe=%s /var/log/nginx/tgproxy-web.access.log | tail -1" % probe)
+            assert log.startswith(controller_ip + " "), (probe, log)
+
+
+def test_port_80_acme_passthrough_and_redirect(host):
+    ip = host_ip(host)
+    acme = subprocess.run(["curl", "-sI", "--max-time", "10", "-H", "Host: " + DOMAIN,
+                           "http://%s/.well-known/acme-challenge/unknown-token" % ip],
+                          capture_output=True, text=True, check=False).stdout
+    # the web server answers (Caddy 308, nginx 404), not the router's 301
+    assert acme.split(" ")[1] in ("308", "404"), acme
+    head = subprocess.run(["curl", "-sI", "--max-time", "10", "-H", "Host: " + DOMAIN, "http://%s/some/page?x=1" % ip],
+                          capture_output=True, text=True, check=False).stdout
+    assert head.startswith("HTTP/1.1 301")
+    assert re.search(r"(?im)^location: https://%s/some/page\?x=1$" % re.escape(DOMAIN), head), head
+
+
+def test_verify_playbook_passes(host, pebble_root):
+    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"), "--limit", host.backend.get_hostname(),
+           os.path.join(PROJECT, "playbooks", "verify.yml"), "-e", "tgproxy_verify_ca_cert=" + pebble_root]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False,
+                         env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+    text = out.stdout + out.stderr
+    print(text[-3000:])
+    assert out.returncode == 0, text
+    assert text.count("PASS  ") == 6 and "FAIL  " not in text
+    assert secret_of(host) not in text
+
+
+class MTProtoSession:
+    """One client session through the router and mtg to the DC simulator, kept open."""
+
+    def __init__(self, address, secret):
+        key, domain = mtg_echo.parse_secret(secret)
+        self.conn, result = _faketls.open_faketls(address, 443, key, domain, timeout=10.0)
+        assert self.conn is not None, result
+        self.conn.settimeout(20)
+        frame, self.encryptor, self.decryptor = mtg_echo.client_obfuscated2(key, 2)
+        self.conn.sendall(frame)
+
+    def echo(self, size):
+        """Send ``size`` random bytes as packets; True when the DC's echo matches."""
+        stream = mtg_echo.frame_packets(os.urandom(size))
+        self.conn.sendall(self.encryptor.update(stream))
+        received = b""
+        while len(received) < len(stream):
+            data = self.conn.recv(65536)
+            if not data:
+                raise EOFError("session closed after %d of %d bytes" % (len(received), len(stream)))
+            received += self.decryptor.update(data)
+        return received == stream
+
+    def close(self):
+        self.conn.close()
+
+
+def test_config_change_reloads_without_dropping_an_open_connection(host, router):
+    """An MTProto session opened before the reload still carries traffic after it."""
+    session = MTProtoSession(host_ip(host), secret_of(host))
+    pid = main_pid(host, router["unit"])
+    try:
+        assert session.echo(4096)
+        proc = converge(router["scenario"], host.backend.get_hostname(), router["change"])
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert router["reload_handler"] in proc.stdout
+        assert router["changed_text"] in host.file(router["config"]).content_string
+        # the same session, through the same master process
+        assert session.echo(4096)
+        assert main_pid(host, router["unit"]) == pid
+    finally:
+        session.close()
+        assert converge(router["scenario"], host.backend.get_hostname(), []).returncode == 0
+
+
+def test_website_still_served_on_443_with_mtg_stopped(host, pebble_root):
+    host.run_expect([0], "systemctl stop mtg")
+    try:
+        time.sleep(5)  # the router notices (health checks, failed upstream)
+        for sni in (DOMAIN, "other.example.net"):
+            proc = subprocess.run(["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-servername", sni,
+                                   "-CAfile", pebble_root, "-verify_return_error", "-verify_hostname", DOMAIN, "-brief"],
+                                  input="", capture_output=True, text=True, timeout=20, check=False)
+            assert proc.returncode == 0 and "Verification: OK" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    finally:
+        host.run_expect([0], "systemctl start mtg")
