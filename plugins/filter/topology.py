@@ -49,6 +49,14 @@ def tgp_tuning(capacity, cpus=1, router_kind=None, backend_loopback=True, prefix
         raise AnsibleFilterError("Bad capacity: " + "; ".join("[%s] %s" % item for item in exc.problems))
 
 
+def tgp_nginx_workers(maxconn, cpus=1):
+    """worker_processes, worker_connections and worker_rlimit_nofile for maxconn routed sessions."""
+    try:
+        return tuning.nginx_workers(maxconn, cpus)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError("tgp_nginx_workers needs a number of sessions and CPUs: %s" % exc)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -58,4 +66,5 @@ class FilterModule(object):
             "tgp_validate": tgp_validate,
             "tgp_topology_errors": tgp_topology_errors,
             "tgp_tuning": tgp_tuning,
+            "tgp_nginx_workers": tgp_nginx_workers,
         }

@@ -134,6 +134,14 @@ def router_maxconn(connections):
     return connections + max(1024, connections // 4)
 
 
+def nginx_workers(maxconn, cpus=1):
+    """nginx sizing for ``maxconn`` routed sessions: each is two connections (client + upstream)."""
+    cpus = max(1, int(cpus or 1))
+    per_worker = int(math.ceil(2.0 * int(maxconn) / cpus)) + 512
+    return {"worker_processes": cpus, "worker_connections": per_worker,
+            "worker_rlimit_nofile": per_worker + FD_HEADROOM}
+
+
 def derive(capacity, cpus=1, router_kind=None, backend_loopback=True, prefix="tgproxy_capacity"):
     """All values that follow from ``capacity``; raises :class:`CapacityError`.
 
@@ -170,12 +178,11 @@ def derive(capacity, cpus=1, router_kind=None, backend_loopback=True, prefix="tg
         out["router_nofile"] = nofile_for(maxconn)
         nofiles.append(out["router_nofile"])
         if router_kind == "nginx_stream":
-            # every routed session is two nginx connections (client + upstream)
-            per_worker = int(math.ceil(2.0 * maxconn / cpus)) + 512
-            out["nginx_worker_processes"] = cpus
-            out["nginx_worker_connections"] = per_worker
-            out["nginx_worker_rlimit_nofile"] = per_worker + FD_HEADROOM
-            nofiles.append(per_worker + FD_HEADROOM)
+            workers = nginx_workers(maxconn, cpus)
+            out["nginx_worker_processes"] = workers["worker_processes"]
+            out["nginx_worker_connections"] = workers["worker_connections"]
+            out["nginx_worker_rlimit_nofile"] = workers["worker_rlimit_nofile"]
+            nofiles.append(workers["worker_rlimit_nofile"])
     backlog = _clamp(_pow2_at_least(cap["new_per_second"]), SOMAXCONN_MIN, SOMAXCONN_MAX)
     sysctl = {
         "net.core.somaxconn": backlog,

@@ -12,11 +12,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 from router_tests import listeners, web_backend  # noqa: E402
-from testbed_helpers import DOMAIN, converge, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+from testbed_helpers import DOMAIN, PROJECT, converge, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+
+sys.path.insert(0, os.path.join(PROJECT, "plugins", "module_utils"))
+import tuning  # noqa: E402  (stdlib-only module_utils, imported by path)
 
 SCENARIO = "nginx_stream"
 STREAM = "/etc/nginx/modules-enabled/90-tgproxy-stream.conf"
-SNAPSHOT = ("sha256sum /etc/nginx/modules-enabled/90-tgproxy-stream.conf /etc/nginx/sites-available/*;"
+CAPACITY = 6000  # tgproxy_capacity.connections in molecule.yml
+SNAPSHOT = ("sha256sum /etc/nginx/nginx.conf /etc/nginx/modules-enabled/90-tgproxy-stream.conf /etc/nginx/sites-available/*;"
             " systemctl show nginx -p MainPID -p ActiveEnterTimestamp")
 
 
@@ -57,7 +61,20 @@ def test_router_logs_the_routed_sni(host):
     assert re.search(r"^%s .* sni=%s upstream=127.0.0.1:3128$" % (re.escape(controller_ip), re.escape(DOMAIN)), log, re.M), log
 
 
+def test_workers_are_sized_for_the_declared_capacity(host):
+    workers = tuning.nginx_workers(tuning.router_maxconn(CAPACITY), int(host.check_output("nproc")))
+    main = host.file("/etc/nginx/nginx.conf").content_string
+    assert re.search(r"^\s*worker_connections %d;$" % workers["worker_connections"], main, re.M), main
+    assert "worker_rlimit_nofile %d;" % workers["worker_rlimit_nofile"] in host.file(STREAM).content_string
+    pids = host.check_output("pgrep -f 'nginx: worker process'").split()
+    assert pids
+    for pid in pids:
+        limits = host.file("/proc/%s/limits" % pid).content_string
+        assert re.search(r"Max open files\s+%d\s" % workers["worker_rlimit_nofile"], limits), limits
+
+
 CASES = {
+    "workers-above-open-file-limit": (['{"tgproxy_router": {"maxconn": 20000}}'], "needs worker_connections"),
     "rejected-by-nginx": (["nginx_stream_preread_timeout=soon"], "test failed"),
     "mtg-public-behind-router": (["mtg_bind_to=0.0.0.0:3128"], "TGP301"),
     "ssh-route-on-nginx-stream": (['{"tgproxy_router": {"routes": [{"match": "sni_exact", "value": "proxy.stealth.test", "backend": "mtg"},'

@@ -22,13 +22,13 @@ HERE = os.path.dirname(filters.__file__)
 
 def test_filter_map_is_complete():
     assert set(filters.FilterModule().filters()) == {"tgp_validate", "tgp_topology_errors", "tgp_normalise", "tgp_hostport", "tgp_seconds",
-                                                          "tgp_tuning"}
+                                                          "tgp_tuning", "tgp_nginx_workers"}
 
 
 @pytest.mark.parametrize("name,input_type,return_type", [
     ("tgp_validate", "dict", "list"), ("tgp_topology_errors", "dict", "list"),
     ("tgp_normalise", "dict", "dict"), ("tgp_hostport", "str", "dict"), ("tgp_seconds", "str", "int"),
-    ("tgp_tuning", "dict", "dict"),
+    ("tgp_tuning", "dict", "dict"), ("tgp_nginx_workers", "int", "dict"),
 ])
 def test_every_filter_has_a_doc_file(name, input_type, return_type):
     with open(os.path.join(HERE, name + ".yml")) as handle:
@@ -95,3 +95,10 @@ def test_tgp_tuning_names_the_variable():
     assert filters.tgp_tuning({"connections": 100}, router_kind="haproxy")["router_maxconn"] == 1124
     with pytest.raises(AnsibleFilterError, match=r"\[tgproxy_capacity.memory_mb\] 100 MiB cannot hold"):
         filters.tgp_tuning({"connections": 100000, "memory_mb": 100})
+
+
+def test_tgp_nginx_workers():
+    assert filters.tgp_nginx_workers(20000, 2) == {"worker_processes": 2, "worker_connections": 20512,
+                                                   "worker_rlimit_nofile": 21536}
+    with pytest.raises(AnsibleFilterError):
+        filters.tgp_nginx_workers("many", 2)
