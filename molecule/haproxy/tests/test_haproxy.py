@@ -56,8 +56,8 @@ CASES = {
     "rejected-by-haproxy": (["haproxy_inspect_delay=soon"], "haproxy -c"),
     "mtg-public-behind-router": (["mtg_bind_to=0.0.0.0:3128"], "TGP301"),
     "capacity-negative": (['{"tgproxy_capacity": {"connections": -1}}'], "TGP701"),
-    "capacity-memory-too-small": (['{"tgproxy_capacity": {"connections": 8000, "memory_mb": 300, '
-                                   '"new_per_second": 100000}}'], "300 MiB cannot hold 8000 connections"),
+    "capacity-memory-too-small": (['{"tgproxy_capacity": {"connections": 7000, "memory_mb": 300, '
+                                   '"new_per_second": 100000}}'], "300 MiB cannot hold 7000 connections"),
     "proxy-mismatch": (['{"tgproxy_router": {"maxconn": 9000, "backends": {"mtg": {"address": "127.0.0.1:3128"},'
                         ' "web": {"address": "127.0.0.1:8443", "send_proxy": "none"}}}}'], "TGP102"),
 }

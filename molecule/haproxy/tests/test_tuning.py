@@ -1,6 +1,6 @@
 """Kernel parameters and daemon limits derived from tgproxy_capacity.
 
-The haproxy scenario declares connections 8000, new_per_second 5000 (see
+The haproxy scenario declares connections 7000, new_per_second 5000 (see
 molecule.yml); the container may set its own network keys, not the global
 fs.* ones (prepare.yml).
 """
@@ -43,16 +43,16 @@ def test_derived_values_are_in_the_dropin_and_live(host):
     assert int(conf["net.ipv4.tcp_max_syn_backlog"]) >= 16384
     assert (conf["net.ipv4.tcp_keepalive_time"], conf["net.ipv4.tcp_keepalive_intvl"],
             conf["net.ipv4.tcp_keepalive_probes"]) == ("300", "30", "5")
-    assert int(conf["fs.nr_open"]) >= 1048576 and int(conf["fs.file-max"]) >= 2 * (19072 + 17024)
+    assert int(conf["fs.nr_open"]) >= 1048576 and int(conf["fs.file-max"]) >= 2 * (18524 + 15024)
     for key in NET_KEYS:
         assert _live(host, key) == conf[key], key
 
 
 def test_daemon_limits_follow_the_capacity(host):
-    assert re.search(r"^\s*maxconn 9024$", host.file("/etc/haproxy/haproxy.cfg").content_string, re.M)
-    assert re.search(r"^concurrency = 8000$", host.file("/etc/mtg/config.toml").content_string, re.M)
+    assert re.search(r"^\s*maxconn 8750$", host.file("/etc/haproxy/haproxy.cfg").content_string, re.M)
+    assert re.search(r"^concurrency = 7000$", host.file("/etc/mtg/config.toml").content_string, re.M)
     unit = host.file("/etc/systemd/system/haproxy.service.d/tgproxy.conf").content_string
-    assert "LimitNOFILE=19072" in unit
+    assert "LimitNOFILE=18524" in unit
 
 
 def test_never_lowers_and_check_diff_tell_the_truth(host):
