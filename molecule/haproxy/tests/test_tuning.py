@@ -92,7 +92,7 @@ def test_a_key_the_container_cannot_set_is_reported_not_hidden(host):
                          % (int(before) * 2, DROPIN), re.sub(r"\s+", " ", run.stdout + run.stderr))
         assert _live(host, "fs.nr_open") == before
         strict = converge(SCENARIO, name, extra + ["tuning_fail_on_unapplied=true"])
-        assert strict.returncode != 0 and "could not apply fs.nr_open" in strict.stdout
+        assert strict.returncode != 0 and "could not apply fs.nr_open" in strict.stdout + strict.stderr
     finally:
         assert converge(SCENARIO, name, []).returncode == 0
     assert "fs.nr_open" not in _dropin(host) or _dropin(host)["fs.nr_open"] == before

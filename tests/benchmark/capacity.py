@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Capacity benchmark of the routers as the collection configures them, side by
+side with the seed's minimal configs on the same daemons, in the same run.
+
+Runs against the `benchmark` Molecule host (tests/benchmark/run.sh creates and
+converges it). All traffic stays on the container's loopback. Prints a
+Markdown table; exits non-zero only when the benchmark itself could not run.
+
+    python3 tests/benchmark/capacity.py [--connections 10000] [--container benchmark-debian12]
+"""
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+
+DIRECT_PORT = 3128  # the sink that stands in for mtg
+ROUTERS = [
+    # name, daemon, port, how to find its processes, how to (re)start it
+    ("HAProxy, collection", "haproxy", 443, "unit:haproxy", "systemctl restart haproxy"),
+    ("HAProxy, seed §1.1", "haproxy", 1443, "pidfile:/run/seed-haproxy.pid",
+     "haproxy -f /opt/bench/seed-haproxy.cfg -D -p /run/seed-haproxy.pid"),
+    ("nginx stream, collection", "nginx", 4443, "unit:nginx", "systemctl restart nginx"),
+    ("nginx stream, seed §2", "nginx", 2443, "pidfile:/run/seed-nginx.pid", "nginx -c /opt/bench/seed-nginx.conf"),
+]
+NETSTAT_KEYS = ("ListenOverflows", "ListenDrops", "SyncookiesSent", "TCPReqQFullDrop")
+
+
+class Bench(object):
+    def __init__(self, container):
+        self.container = container
+
+    def sh(self, command, check=True, timeout=300):
+        proc = subprocess.run(["docker", "exec", self.container, "sh", "-c", command], capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise RuntimeError("%s: %s" % (command, proc.stdout + proc.stderr))
+        return proc.stdout
+
+    def load(self, *args, timeout=300):
+        out = self.sh("python3 /opt/bench/load.py %s" % " ".join(str(a) for a in args), timeout=timeout)
+        return json.loads(out.strip().splitlines()[-1])
+
+    def pids(self, where):
+        kind, value = where.split(":", 1)
+        if kind == "unit":
+            main = self.sh("systemctl show %s -p MainPID --value" % value).strip()
+        else:
+            main = self.sh("cat %s" % value).strip()
+        children = self.sh("ps -o pid= --ppid %s || true" % main).split()
+        return [main] + children
+
+    def rss_kib(self, where):
+        total = 0
+        for pid in self.pids(where):
+            status = self.sh("cat /proc/%s/status 2>/dev/null || true" % pid)
+            match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+            total += int(match.group(1)) if match else 0
+        return total
+
+    def netstat(self):
+        text = self.sh("cat /proc/net/netstat").splitlines()
+        values = {}
+        for header, row in zip(text[0::2], text[1::2]):
+            names, numbers = header.split()[1:], row.split()[1:]
+            if header.startswith("TcpExt:"):
+                values.update(zip(names, (int(n) for n in numbers)))
+        return dict((key, values.get(key, 0)) for key in NETSTAT_KEYS)
+
+    def hold(self, port, count, where):
+        """Open ``count`` routed connections, measure the daemon's RSS, close them."""
+        before = self.rss_kib(where)
+        proc = subprocess.Popen(["docker", "exec", "-i", self.container, "python3", "/opt/bench/load.py", "hold",
+                                 str(port), "--count", str(count), "--concurrency", "2000", "--timeout", "10",
+                                 "--hold", "120"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            opened = json.loads(proc.stdout.readline())
+            time.sleep(2)
+            during = self.rss_kib(where)
+            proc.stdin.close()
+            ended = json.loads(proc.stdout.readline())
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        return opened, ended, during - before
+
+    def sysctl(self, key, value=None):
+        path = "/proc/sys/" + key.replace(".", "/")
+        if value is not None:
+            self.sh("echo %s > %s" % (value, path))
+        return self.sh("cat %s" % path).strip()
+
+    def kernel_default(self, key):
+        return self.sh("unshare -n cat /proc/sys/%s" % key.replace(".", "/")).strip()
+
+
+def start_seeds(bench):
+    bench.sh("test -s /run/seed-haproxy.pid && kill -0 $(cat /run/seed-haproxy.pid) || "
+             "haproxy -f /opt/bench/seed-haproxy.cfg -D -p /run/seed-haproxy.pid")
+    bench.sh("test -s /run/seed-nginx.pid && kill -0 $(cat /run/seed-nginx.pid) || nginx -c /opt/bench/seed-nginx.conf")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--container", default="benchmark-debian12")
+    parser.add_argument("--connections", type=int, default=10000)
+    parser.add_argument("--rate-count", type=int, default=5000)
+    parser.add_argument("--burst", type=int, default=12000)
+    args = parser.parse_args()
+    bench = Bench(args.container)
+    start_seeds(bench)
+    time.sleep(3)  # HAProxy's first health checks
+
+    rows = []
+    direct = bench.load("rate", DIRECT_PORT, "--count", args.rate_count, "--concurrency", 50)
+    for name, daemon, port, where, dummy in ROUTERS:
+        routed = bench.load("rate", port, "--count", args.rate_count, "--concurrency", 50)
+        opened, ended, rss = bench.hold(port, args.connections, where)
+        rows.append({"name": name, "routed": routed, "opened": opened, "ended": ended, "rss_kib": rss})
+        time.sleep(2)  # let the closes drain before the next router
+
+    print("\n### Routers at %d idle connections, new-connection rate (%d connections, 50 at a time)\n"
+          % (args.connections, args.rate_count))
+    print("Direct to the backend: %.0f conn/s, median %.3f ms, p99 %.3f ms, errors %s.\n"
+          % (direct["per_second"], direct["p50_ms"], direct["p99_ms"], direct["errors"] or "none"))
+    print("| router | held of %d (errors) | still open after hold | RSS per 10k idle | conn/s via router "
+          "| ratio to direct | added median / p99 latency |" % args.connections)
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        routed = row["routed"]
+        per10k = row["rss_kib"] * 10000.0 / max(1, row["opened"]["ok"]) / 1024.0
+        print("| %s | %d (%s) | %d | %.1f MiB | %.0f | %.2f | %.3f / %.3f ms |" % (
+            row["name"], row["opened"]["ok"], json.dumps(row["opened"]["errors"]) if row["opened"]["errors"] else "0",
+            row["ended"]["alive"], per10k, routed["per_second"], routed["per_second"] / direct["per_second"],
+            routed["p50_ms"] - direct["p50_ms"], routed["p99_ms"] - direct["p99_ms"]))
+
+    # accept queue: the same burst against the collection's HAProxy with the
+    # kernel's default backlogs and with the derived ones
+    keys = ("net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog")
+    tuned = dict((key, bench.sysctl(key)) for key in keys)
+    default = dict((key, bench.kernel_default(key)) for key in keys)
+    print("\n### Burst of %d connects at once to the collection's HAProxy (:443)\n" % args.burst)
+    print("| sysctls | somaxconn | tcp_max_syn_backlog | connected | errors | %s |" % " | ".join(NETSTAT_KEYS))
+    print("|---|---|---|---|---|" + "---|" * len(NETSTAT_KEYS))
+    try:
+        for label, values in (("kernel defaults", default), ("derived (tuning role)", tuned)):
+            for key in keys:
+                bench.sysctl(key, values[key])
+            bench.sh("systemctl restart haproxy")  # the backlog is taken at listen()
+            time.sleep(3)
+            before = bench.netstat()
+            result = bench.load("burst", 443, "--count", args.burst, "--timeout", "10")
+            after = bench.netstat()
+            print("| %s | %s | %s | %d | %s | %s |" % (
+                label, values[keys[0]], values[keys[1]], result["ok"], json.dumps(result["errors"]) if result["errors"] else "0",
+                " | ".join(str(after[k] - before[k]) for k in NETSTAT_KEYS)))
+            time.sleep(2)
+    finally:
+        for key in keys:
+            bench.sysctl(key, tuned[key])
+        bench.sh("systemctl restart haproxy")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
