@@ -24,6 +24,9 @@ python -m pytest tests/unit -q -p no:cacheprovider || rc=$?
 stage "lint"
 yamllint -s .
 ansible-lint -q
+# the example Prometheus configuration and alert rules (docs/monitoring)
+"$TGP_PROMTOOL" check config docs/monitoring/prometheus.yml
+"$TGP_PROMTOOL" test rules tests/monitoring/tgproxy-rules.test.yml
 
 stage "ansible-test sanity"
 bash tests/sanity.sh

@@ -69,6 +69,21 @@ fi
 # stable names for the test bed's playbooks
 (cd "$debs" && ln -sfn "$(ls pebble_*_amd64.deb | head -1)" pebble_amd64.deb &&
   ln -sfn "$(ls acme.sh_*_all.deb | head -1)" acme.sh_all.deb)
+# --- promtool (Debian's prometheus package): checks the example alert rules --
+tools=$TGP_CACHE/tools
+if [ ! -x "$tools/promtool" ]; then
+  log "extracting promtool from Debian's prometheus package"
+  p=$work/prometheus && rm -rf "$p" && mkdir -p "$p" "$tools"
+  aptdir=$work/apt-bookworm && rm -rf "$aptdir" && mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial"
+  url=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+  printf 'deb %s bookworm main\n' "${url:-http://deb.debian.org/debian}" >"$aptdir/sources.list"
+  bopts=(-o "Dir::Etc::SourceList=$aptdir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache")
+  apt-get -qq "${bopts[@]}" update
+  (cd "$p" && apt-get -qq "${bopts[@]}" download prometheus && dpkg-deb -x prometheus_*.deb root)
+  install -m 0755 "$p/root/usr/bin/promtool" "$tools/promtool"
+  rm -rf "$p"
+fi
 # --- acme.sh laid out like the upstream tag archive ----------------------------
 # (github.com/acmesh-official/acme.sh/archive/refs/tags/<v>.tar.gz with a top
 # directory acme.sh-<v>/), built from the real script in Debian's package, and
