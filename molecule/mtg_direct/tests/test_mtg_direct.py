@@ -17,7 +17,7 @@ import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 
 sys.path.insert(0, os.path.join(PROJECT, "molecule", "resources", "tests"))
 
-from testbed_helpers import DOMAIN, leaf_certificate, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+from testbed_helpers import DOMAIN, doctor, leaf_certificate, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
 
 
 def _secret(host):
@@ -217,3 +217,27 @@ def test_every_host_of_the_fleet_has_its_own_secret(host):
         theirs = other.file("/etc/mtg/secret").content_string.strip()
         assert theirs.startswith("ee") and mine.startswith("ee")
         assert theirs != mine
+
+
+def test_doctor_finds_the_proxy_indistinguishable_from_its_website(host):
+    proc, text, rows = doctor(host.backend.get_hostname())
+    print("\n".join(rows))
+    assert proc.returncode == 0, text[-4000:]
+    assert len(rows) == 15 and all(" identical " in row or " known difference " in row for row in rows), rows
+    assert "all checks passed" in text
+    assert _secret(host) not in text
+
+
+def test_doctor_fails_when_fronting_cannot_reach_the_website(host):
+    """A weakened deploy: mtg on :443 still fronts, but the web server behind it is gone."""
+    host.run_expect([0], "systemctl stop caddy")
+    try:
+        proc, text, rows = doctor(host.backend.get_hostname())
+    finally:
+        host.run_expect([0], "systemctl start caddy")
+    print("\n".join(rows))
+    assert proc.returncode != 0
+    different = [row.split()[0] for row in rows if " DIFFERENT " in row]
+    # every TLS client now gets a dropped connection instead of the website
+    assert {"magic_sni", "random_sni", "no_sni", "alpn_h2"} <= set(different), rows
+    assert "caddy.service is not running" in text

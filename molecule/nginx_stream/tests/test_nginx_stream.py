@@ -66,7 +66,8 @@ def test_workers_are_sized_for_the_declared_capacity(host):
     main = host.file("/etc/nginx/nginx.conf").content_string
     assert re.search(r"^\s*worker_connections %d;$" % workers["worker_connections"], main, re.M), main
     assert "worker_rlimit_nofile %d;" % workers["worker_rlimit_nofile"] in host.file(STREAM).content_string
-    pids = host.check_output("pgrep -f 'nginx: worker process'").split()
+    pids = [line.split()[0] for line in host.check_output("ps -C nginx -o pid=,args=").splitlines()
+            if line.rstrip().endswith("nginx: worker process")]
     assert pids
     for pid in pids:
         limits = host.file("/proc/%s/limits" % pid).content_string

@@ -42,3 +42,16 @@ def leaf_certificate(address, servername):
     leaf = chain[chain.index("-----BEGIN CERTIFICATE-----"):chain.index("-----END CERTIFICATE-----") + 25]
     return subprocess.run(["openssl", "x509", "-noout", "-subject", "-issuer", "-ext", "subjectAltName", "-serial"],
                           input=leaf, capture_output=True, text=True, check=True).stdout
+
+
+def doctor(host_name, *extra):
+    """Run playbooks/doctor.yml against one host: (process, output, probe table rows)."""
+    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"), "--limit", host_name,
+           os.path.join(PROJECT, "playbooks", "doctor.yml")]
+    for item in extra:
+        cmd += ["-e", item]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
+                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+    text = proc.stdout + proc.stderr
+    rows = [line.strip().strip("-' ") for line in text.splitlines() if "| web alone:" in line]
+    return proc, text, rows
