@@ -18,12 +18,15 @@ import time
 
 DIRECT_PORT = 3128  # the sink that stands in for mtg
 ROUTERS = [
-    # name, daemon, port, how to find its processes, how to (re)start it
-    ("HAProxy, collection", "haproxy", 443, "unit:haproxy", "systemctl restart haproxy"),
-    ("HAProxy, seed §1.1", "haproxy", 1443, "pidfile:/run/seed-haproxy.pid",
-     "haproxy -f /opt/bench/seed-haproxy.cfg -D -p /run/seed-haproxy.pid"),
-    ("nginx stream, collection", "nginx", 4443, "unit:nginx", "systemctl restart nginx"),
-    ("nginx stream, seed §2", "nginx", 2443, "pidfile:/run/seed-nginx.pid", "nginx -c /opt/bench/seed-nginx.conf"),
+    # name, port, how to find its processes, connections to hold (HAProxy is
+    # one process with two files per session under this machine's hard limit
+    # of 20000 open files; nginx spreads sessions over its workers)
+    ("HAProxy, collection", 443, "unit:haproxy", "haproxy", "systemctl restart haproxy"),
+    ("HAProxy, seed §1.1", 1443, "pidfile:/run/seed-haproxy.pid", "haproxy",
+     "kill $(cat /run/seed-haproxy.pid); sleep 1; haproxy -f /opt/bench/seed-haproxy.cfg -D -p /run/seed-haproxy.pid"),
+    ("nginx stream, collection", 4443, "unit:nginx", "nginx", "systemctl restart nginx"),
+    ("nginx stream, seed §2", 2443, "pidfile:/run/seed-nginx.pid", "nginx",
+     "nginx -c /opt/bench/seed-nginx.conf -s stop; sleep 1; nginx -c /opt/bench/seed-nginx.conf"),
 ]
 NETSTAT_KEYS = ("ListenOverflows", "ListenDrops", "SyncookiesSent", "TCPReqQFullDrop")
 
@@ -107,9 +110,12 @@ def start_seeds(bench):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--container", default="benchmark-debian12")
-    parser.add_argument("--connections", type=int, default=10000)
+    parser.add_argument("--connections", type=int, default=10000, help="idle connections held via nginx")
+    parser.add_argument("--haproxy-connections", type=int, default=9000, help="idle connections held via HAProxy")
     parser.add_argument("--rate-count", type=int, default=5000)
-    parser.add_argument("--burst", type=int, default=12000)
+    parser.add_argument("--rss-connections", type=int, default=4000, help="idle connections for the memory figure")
+    parser.add_argument("--burst", type=int, default=8000)
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds the router is stopped during the burst")
     args = parser.parse_args()
     bench = Bench(args.container)
     start_seeds(bench)
@@ -117,52 +123,72 @@ def main():
 
     rows = []
     direct = bench.load("rate", DIRECT_PORT, "--count", args.rate_count, "--concurrency", 50)
-    for name, daemon, port, where, dummy in ROUTERS:
+    for name, port, where, daemon, restart in ROUTERS:
+        # memory first, on a freshly started daemon, at a count both configurations hold
+        bench.sh(restart)
+        time.sleep(4)
+        rss_opened, dummy, rss = bench.hold(port, args.rss_connections, where)
+        time.sleep(2)
         routed = bench.load("rate", port, "--count", args.rate_count, "--concurrency", 50)
-        opened, ended, rss = bench.hold(port, args.connections, where)
-        rows.append({"name": name, "routed": routed, "opened": opened, "ended": ended, "rss_kib": rss})
-        time.sleep(2)  # let the closes drain before the next router
+        count = args.haproxy_connections if daemon == "haproxy" else args.connections
+        opened, ended, dummy = bench.hold(port, count, where)
+        rows.append({"name": name, "routed": routed, "opened": opened, "ended": ended, "rss_kib": rss,
+                     "rss_opened": rss_opened["ok"], "count": count})
+        time.sleep(2)
 
-    print("\n### Routers at %d idle connections, new-connection rate (%d connections, 50 at a time)\n"
-          % (args.connections, args.rate_count))
+    print("\n### Idle connections held, new-connection rate (%d connections, 50 at a time)\n" % args.rate_count)
     print("Direct to the backend: %.0f conn/s, median %.3f ms, p99 %.3f ms, errors %s.\n"
           % (direct["per_second"], direct["p50_ms"], direct["p99_ms"], direct["errors"] or "none"))
-    print("| router | held of %d (errors) | still open after hold | RSS per 10k idle | conn/s via router "
-          "| ratio to direct | added median / p99 latency |" % args.connections)
+    print("| router | held (errors) | still open after hold | RSS per 10k idle (measured at %d) | conn/s via router "
+          "| ratio to direct | added median / p99 latency |" % args.rss_connections)
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         routed = row["routed"]
-        per10k = row["rss_kib"] * 10000.0 / max(1, row["opened"]["ok"]) / 1024.0
-        print("| %s | %d (%s) | %d | %.1f MiB | %.0f | %.2f | %.3f / %.3f ms |" % (
-            row["name"], row["opened"]["ok"], json.dumps(row["opened"]["errors"]) if row["opened"]["errors"] else "0",
+        per10k = row["rss_kib"] * 10000.0 / max(1, row["rss_opened"]) / 1024.0
+        print("| %s | %d of %d (%s) | %d | %.1f MiB | %.0f | %.2f | %.3f / %.3f ms |" % (
+            row["name"], row["opened"]["ok"], row["count"], json.dumps(row["opened"]["errors"]) if row["opened"]["errors"] else "0",
             row["ended"]["alive"], per10k, routed["per_second"], routed["per_second"] / direct["per_second"],
             routed["p50_ms"] - direct["p50_ms"], routed["p99_ms"] - direct["p99_ms"]))
 
-    # accept queue: the same burst against the collection's HAProxy with the
-    # kernel's default backlogs and with the derived ones
+    # accept queue: the same burst against the collection's HAProxy while it
+    # is busy for --pause seconds (its worker stopped, as during a CPU stall),
+    # with the kernel's default backlogs and with the derived ones
     keys = ("net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog")
     tuned = dict((key, bench.sysctl(key)) for key in keys)
     default = dict((key, bench.kernel_default(key)) for key in keys)
-    print("\n### Burst of %d connects at once to the collection's HAProxy (:443)\n" % args.burst)
-    print("| sysctls | somaxconn | tcp_max_syn_backlog | connected | errors | %s |" % " | ".join(NETSTAT_KEYS))
-    print("|---|---|---|---|---|" + "---|" * len(NETSTAT_KEYS))
+    print("\n### Burst of %d connects while the collection's HAProxy is busy for %.0f s\n" % (args.burst, args.pause))
+    print("| sysctls | somaxconn | tcp_max_syn_backlog | connected | errors | p50 / p99 / max ms | %s |"
+          % " | ".join(NETSTAT_KEYS))
+    print("|---|---|---|---|---|---|" + "---|" * len(NETSTAT_KEYS))
     try:
         for label, values in (("kernel defaults", default), ("derived (tuning role)", tuned)):
             for key in keys:
                 bench.sysctl(key, values[key])
-            bench.sh("systemctl restart haproxy")  # the backlog is taken at listen()
-            time.sleep(3)
+            # the backlog is taken at listen(): the router and the sink listen again
+            bench.sh("systemctl restart haproxy bench-sink")
+            time.sleep(4)
+            workers = " ".join(bench.pids("unit:haproxy")[1:])
             before = bench.netstat()
-            result = bench.load("burst", 443, "--count", args.burst, "--timeout", "10")
+            proc = subprocess.Popen(["docker", "exec", args.container, "python3", "/opt/bench/load.py", "burst", "443",
+                                     "--count", str(args.burst), "--timeout", "15"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(0.3)
+            bench.sh("kill -STOP %s" % workers)
+            time.sleep(args.pause)
+            bench.sh("kill -CONT %s" % workers)
+            out, err = proc.communicate(timeout=120)
+            result = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"ok": 0, "errors": {"load": err}}
             after = bench.netstat()
-            print("| %s | %s | %s | %d | %s | %s |" % (
-                label, values[keys[0]], values[keys[1]], result["ok"], json.dumps(result["errors"]) if result["errors"] else "0",
+            print("| %s | %s | %s | %d | %s | %s / %s / %s | %s |" % (
+                label, values[keys[0]], values[keys[1]], result["ok"],
+                json.dumps(result["errors"]) if result["errors"] else "0",
+                result.get("p50_ms"), result.get("p99_ms"), result.get("max_ms"),
                 " | ".join(str(after[k] - before[k]) for k in NETSTAT_KEYS)))
             time.sleep(2)
     finally:
         for key in keys:
             bench.sysctl(key, tuned[key])
-        bench.sh("systemctl restart haproxy")
+        bench.sh("systemctl restart haproxy bench-sink")
     return 0
 
 

@@ -106,15 +106,18 @@ async def hold(args, hello):
 async def burst(args, hello):
     results = await asyncio.gather(*(routed(args.port, hello, args.timeout) for dummy in range(args.count)),
                                    return_exceptions=True)
-    errors = {}
-    ok = 0
+    errors, latencies = {}, []
     for result in results:
         if isinstance(result, BaseException):
             errors[_kind(result)] = errors.get(_kind(result), 0) + 1
         else:
-            ok += 1
+            latencies.append(result[2])
             result[1].close()
-    return {"mode": "burst", "port": args.port, "ok": ok, "errors": errors}
+    latencies.sort()
+    return {"mode": "burst", "port": args.port, "ok": len(latencies), "errors": errors,
+            "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1) if latencies else None,
+            "max_ms": round(latencies[-1] * 1000, 1) if latencies else None}
 
 
 def main():
