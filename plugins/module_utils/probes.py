@@ -33,7 +33,9 @@ except ImportError:  # imported by path (tests, test bed tools)
 
 RECORD_ALERT = 0x15
 RECORD_HANDSHAKE = 0x16
-ALERTS = _faketls.ALERT_DESCRIPTIONS
+ALERTS = dict(_faketls.ALERT_DESCRIPTIONS)
+ALERTS.update({0: "close_notify", 21: "decryption_failed", 22: "record_overflow", 48: "unknown_ca",
+               49: "access_denied", 90: "user_canceled", 100: "no_renegotiation"})
 # close timing classes, in seconds
 TIMING_CLASSES = ((0.2, "immediate"), (2.0, "<2s"), (10.0, "<10s"))
 
@@ -149,7 +151,7 @@ def _connect(endpoint, timeout):
     return sock
 
 
-def observe_raw(endpoint, payload, wait=5.0, timeout=5.0):
+def observe_raw(endpoint, payload, wait=6.5, timeout=5.0):
     """Send ``payload`` and read until the server closes or ``wait`` seconds pass."""
     try:
         sock = _connect(endpoint, timeout)
@@ -240,7 +242,7 @@ def suite(domain, replay_hello=None):
     return probes
 
 
-def observe(endpoint, kind, stimulus, wait=5.0):
+def observe(endpoint, kind, stimulus, wait=6.5):
     if kind == "tls":
         return observe_tls(endpoint, **stimulus)
     return observe_raw(endpoint, stimulus["payload"], wait=wait)
@@ -252,9 +254,25 @@ def compare(public, backend):
     return [key for key in keys if public.get(key) != backend.get(key)]
 
 
-def run_suite(public, backend, domain, replay_hello=None, only=None, wait=5.0, known=None):
+def known_reason(known, name, differs):
+    """The reason a difference is expected, or None.
+
+    ``known[name]`` is a reason (any difference of that probe is expected) or
+    ``{"fields": [...], "reason": ...}`` (only differences in those fields).
+    """
+    entry = (known or {}).get(name)
+    if not entry or not differs:
+        return None
+    if isinstance(entry, dict):
+        fields = entry.get("fields") or []
+        if fields and not set(differs) <= set(fields):
+            return None
+        return entry.get("reason") or "listed as known"
+    return str(entry)
+
+
+def run_suite(public, backend, domain, replay_hello=None, only=None, wait=6.5, known=None):
     """Run every probe against both endpoints. Returns a list of result dicts."""
-    known = known or {}
     results = []
     for name, description, kind, stimulus in suite(domain, replay_hello):
         if only and name not in only:
@@ -264,7 +282,7 @@ def run_suite(public, backend, domain, replay_hello=None, only=None, wait=5.0, k
         differs = compare(seen_public, seen_backend)
         results.append({"probe": name, "description": description, "public": seen_public, "backend": seen_backend,
                         "identical": not differs, "differs_in": differs,
-                        "known_difference": known.get(name) if differs else None})
+                        "known_difference": known_reason(known, name, differs)})
     return results
 
 

@@ -64,11 +64,16 @@ options:
     elements: str
     default: []
   wait:
-    description: Seconds a raw probe waits for the server to answer or close.
+    description:
+      - Seconds a raw probe waits for the server to answer or close. Keep it clear of the daemons' own timeouts
+        (HAProxy's inspect delay, 5 s) so that a close racing the deadline does not decide the result.
     type: float
-    default: 5.0
+    default: 6.5
   known_differences:
-    description: Probe name to the reason a difference is expected; such a difference does not fail.
+    description:
+      - Probe name to the reason a difference is expected (any difference of that probe), or to
+        C({fields, reason}) (only differences in those observation fields, for example C(close)).
+      - Such a difference is reported, not failed.
     type: dict
     default: {}
   fail_on_difference:
@@ -122,7 +127,7 @@ def main():
             backend_proxy_protocol=dict(type="str", choices=["none", "v1", "v2"], default="none"),
             secret=dict(type="str", no_log=True),
             probes=dict(type="list", elements="str", default=[]),
-            wait=dict(type="float", default=5.0),
+            wait=dict(type="float", default=6.5),
             known_differences=dict(type="dict", default={}),
             fail_on_difference=dict(type="bool", default=True),
         ),

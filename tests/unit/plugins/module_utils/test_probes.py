@@ -192,3 +192,12 @@ def test_connection_refused_is_an_observation():
     sock.close()
     seen = probes.observe_raw({"host": "127.0.0.1", "port": port}, b"x", wait=0.2)
     assert seen["first"] == {"kind": "connect_failed", "error": "ECONNREFUSED"}
+
+
+def test_known_reason_limits_to_the_listed_fields():
+    assert probes.known_reason({"p": "why"}, "p", ["close"]) == "why"
+    assert probes.known_reason({"p": {"fields": ["close"], "reason": "rst"}}, "p", ["close"]) == "rst"
+    # the alert changed too: no longer the known difference
+    assert probes.known_reason({"p": {"fields": ["close"], "reason": "rst"}}, "p", ["close", "first"]) is None
+    assert probes.known_reason({"p": "why"}, "p", []) is None
+    assert probes.known_reason({}, "p", ["close"]) is None
