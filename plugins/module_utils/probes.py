@@ -321,5 +321,5 @@ def format_row(result):
         return "%s, %s %s" % (text, seen["close"], seen["timing"])
     verdict = "identical" if result["identical"] else ("known difference" if result["known_difference"]
                                                        else "DIFFERENT (%s)" % ", ".join(result["differs_in"]))
-    return "%-22s %-16s public: %s | web alone: %s" % (result["probe"], verdict, short(result["public"]),
-                                                        short(result["backend"]))
+    columns = (result["probe"], verdict, short(result["public"]), short(result["backend"]))
+    return "%-22s %-16s public: %s | web alone: %s" % columns

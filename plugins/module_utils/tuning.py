@@ -99,12 +99,13 @@ def capacity_problems(capacity, prefix="tgproxy_capacity"):
     if not problems:
         cap = normalise_capacity(capacity)
         need = memory_needed_mb(cap["connections"])
-        if cap["memory_mb"] is not None and cap["memory_mb"] < need:
+        memory = cap["memory_mb"]
+        if memory is not None and memory < need:
             problems.append(("%s.memory_mb" % prefix,
                              "%d MiB cannot hold %d connections: they need about %d MiB (%d KiB each plus %d MiB "
                              "for the system). Fix: raise %s.memory_mb to %d or lower %s.connections to %d"
-                             % (cap["memory_mb"], cap["connections"], need, BYTES_PER_CONNECTION // 1024,
-                                BASE_MEMORY_MB, prefix, need, prefix, max_connections(cap["memory_mb"]))))
+                             % (int(memory), cap["connections"], need, BYTES_PER_CONNECTION // 1024,
+                                BASE_MEMORY_MB, prefix, need, prefix, max_connections(int(memory)))))
     return problems
 
 
@@ -188,7 +189,7 @@ def derive(capacity, cpus=1, router_kind=None, backend_loopback=True, prefix="tg
         "net.core.somaxconn": backlog,
         "net.ipv4.tcp_max_syn_backlog": _clamp(_pow2_at_least(2 * cap["new_per_second"]),
                                                SYN_BACKLOG_MIN, SYN_BACKLOG_MAX),
-        "fs.nr_open": max(NR_OPEN_DEFAULT, max(nofiles)),
+        "fs.nr_open": max([NR_OPEN_DEFAULT] + nofiles),
         "fs.file-max": 2 * sum(nofiles) + 65536,
         "net.ipv4.tcp_keepalive_time": cap["keepalive_seconds"],
         "net.ipv4.tcp_keepalive_intvl": 30,

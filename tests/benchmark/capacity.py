@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Capacity benchmark of the routers as the collection configures them, side by
 side with the seed's minimal configs on the same daemons, in the same run.
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark client (runs next to the router, on loopback only). Test scaffolding.
 
 Every connection sends a real TLS ClientHello with the given SNI (made by

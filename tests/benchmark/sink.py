@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark backend: accepts, answers the first bytes of each connection with
 one byte, then holds the connection until the peer closes it.
 

@@ -21,8 +21,9 @@ HERE = os.path.dirname(filters.__file__)
 
 
 def test_filter_map_is_complete():
-    assert set(filters.FilterModule().filters()) == {"tgp_validate", "tgp_topology_errors", "tgp_normalise", "tgp_hostport", "tgp_seconds",
-                                                          "tgp_tuning", "tgp_nginx_workers"}
+    names = {"tgp_validate", "tgp_topology_errors", "tgp_normalise", "tgp_hostport", "tgp_seconds", "tgp_tuning",
+             "tgp_nginx_workers"}
+    assert set(filters.FilterModule().filters()) == names
 
 
 @pytest.mark.parametrize("name,input_type,return_type", [

@@ -276,8 +276,8 @@ BAD = [
     ("capacity not a mapping", mut(SSLH, {"capacity": 10000}), {"TGP701"}),
     ("mtg concurrency below capacity", mut(HAPROXY, {"capacity": {"connections": 20000}, "mtg.concurrency": 8192}),
      {"TGP702"}),
-    ("router maxconn below capacity", mut(NGINX, {"capacity": {"connections": 20000}, "router.maxconn": 15000,
-                                                                  "mtg.concurrency": DELETE}),
+    ("router maxconn below capacity",
+     mut(NGINX, {"capacity": {"connections": 20000}, "router.maxconn": 15000, "mtg.concurrency": DELETE}),
      {"TGP703", "TGP204"}),
     # -- several at once
     ("everything at once", mut(HAPROXY, {"router.terminates_tls": True, "router.timeouts.server": "60s",
@@ -484,7 +484,7 @@ def test_capacity_sets_the_defaults_it_implies():
 
 
 def test_capacity_finding_names_the_key():
-    finding = [f for f in v.validate(mut(HAPROXY, {"capacity": {"connections": 50000, "memory_mb": 1024}}))][0]
+    finding = v.validate(mut(HAPROXY, {"capacity": {"connections": 50000, "memory_mb": 1024}}))[0]
     assert finding.vars == ["capacity.memory_mb"]
     assert "raise capacity.memory_mb to 3381" in finding.msg
 
