@@ -53,5 +53,6 @@ def doctor(host_name, *extra):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
                           env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
     text = proc.stdout + proc.stderr
-    rows = [line.strip().strip("-' ") for line in text.splitlines() if "| web alone:" in line]
+    # one row per probe, whichever result format the callback prints
+    rows = [line.strip().strip("-'\", ") for line in text.splitlines() if "| web alone:" in line]
     return proc, text, rows
