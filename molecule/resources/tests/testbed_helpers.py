@@ -50,8 +50,9 @@ def doctor(host_name, *extra):
            os.path.join(PROJECT, "playbooks", "doctor.yml")]
     for item in extra:
         cmd += ["-e", item]
+    # the JSON result format prints each row on one line (YAML folds long ones)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
-                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json"))
     text = proc.stdout + proc.stderr
     # one row per probe, whichever result format the callback prints
     rows = [line.strip().strip("-'\", ") for line in text.splitlines() if "| web alone:" in line]
