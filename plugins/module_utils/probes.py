@@ -68,14 +68,20 @@ def proxy_header(version, source, destination):
 
 
 # --- stimuli --------------------------------------------------------------------------
-def client_hello(sni=None, alpn=None, max_version=None):
-    """A real ClientHello record from Python's TLS stack (what a browser-like client sends)."""
+def client_context(alpn=None, max_version=None):
+    """Python's TLS client as the probes use it: no verification (the answer is what is compared)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
     if max_version == "TLSv1.2":
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def client_hello(sni=None, alpn=None, max_version=None):
+    """A real ClientHello record from Python's TLS stack (what a browser-like client sends)."""
+    ctx = client_context(alpn, max_version)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     obj = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
     try:
@@ -190,12 +196,7 @@ def observe_raw(endpoint, payload, wait=6.5, timeout=5.0):
 
 def observe_tls(endpoint, sni=None, alpn=None, max_version=None, timeout=5.0):
     """A full handshake with Python's TLS stack: version, cipher, ALPN, leaf certificate, or the failure."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    if alpn:
-        ctx.set_alpn_protocols(list(alpn))
-    if max_version == "TLSv1.2":
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx = client_context(alpn, max_version)
     try:
         sock = _connect(endpoint, timeout)
     except OSError as exc:
