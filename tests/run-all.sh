@@ -35,7 +35,7 @@ stage "collection artifact"
 rm -rf .cache/build && mkdir -p .cache/build
 ansible-galaxy collection build --output-path .cache/build . >/dev/null
 artifact=$(ls .cache/build/tgproxy-stealth-*.tar.gz)
-leaked=$(tar -tzf "$artifact" | grep -E '^(molecule|tests|\.ci|\.config|\.cache)/' || true)
+leaked=$(tar -tzf "$artifact" | grep -E '^(molecule|tests|\.ci|\.config|\.cache|\.hypothesis|\.pytest_cache)/' || true)
 [ -z "$leaked" ] || { echo "test bed files in $artifact:"; echo "$leaked"; exit 1; }
 echo "$artifact: $(tar -tzf "$artifact" | wc -l) files, no test bed files"
 
