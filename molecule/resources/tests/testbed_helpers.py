@@ -57,3 +57,13 @@ def doctor(host_name, *extra):
     # one row per probe, whichever result format the callback prints
     rows = [line.strip().strip("-'\", ") for line in text.splitlines() if "| web alone:" in line]
     return proc, text, rows
+
+
+def assert_doctor_passes(host_name, secret):
+    """doctor.yml passes: every probe identical or a listed known difference, secret never printed."""
+    proc, text, rows = doctor(host_name)
+    print("\n".join(rows))
+    assert proc.returncode == 0, text[-4000:]
+    assert len(rows) == 15 and all(" identical " in row or " known difference " in row for row in rows), rows
+    assert "all checks passed" in text
+    assert secret not in text
