@@ -49,6 +49,15 @@ def tgp_tuning(capacity, cpus=1, router_kind=None, backend_loopback=True, prefix
         raise AnsibleFilterError("Bad capacity: " + "; ".join("[%s] %s" % item for item in exc.problems))
 
 
+def tgp_nofile(connections, inverse=False):
+    """Open files a daemon needs for ``connections`` (two sockets each), or with inverse=True the
+    connections a number of open files holds."""
+    try:
+        return tuning.connections_for_nofile(connections) if inverse else tuning.nofile_for(int(connections))
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError("tgp_nofile needs a number: %s" % exc)
+
+
 def tgp_nginx_workers(maxconn, cpus=1):
     """worker_processes, worker_connections and worker_rlimit_nofile for maxconn routed sessions."""
     try:
@@ -67,4 +76,5 @@ class FilterModule(object):
             "tgp_topology_errors": tgp_topology_errors,
             "tgp_tuning": tgp_tuning,
             "tgp_nginx_workers": tgp_nginx_workers,
+            "tgp_nofile": tgp_nofile,
         }

@@ -130,6 +130,11 @@ def nofile_for(connections):
     return 2 * connections + FD_HEADROOM
 
 
+def connections_for_nofile(nofile):
+    """The connections a daemon holding two sockets per connection can have with ``nofile`` open files."""
+    return max(0, (int(nofile) - FD_HEADROOM) // 2)
+
+
 def router_maxconn(connections):
     """Room for every declared connection plus a quarter (web visitors, bursts, health checks)."""
     return connections + max(1024, connections // 4)

@@ -22,7 +22,7 @@ HERE = os.path.dirname(filters.__file__)
 
 def test_filter_map_is_complete():
     names = {"tgp_validate", "tgp_topology_errors", "tgp_normalise", "tgp_hostport", "tgp_seconds", "tgp_tuning",
-             "tgp_nginx_workers"}
+             "tgp_nginx_workers", "tgp_nofile"}
     assert set(filters.FilterModule().filters()) == names
 
 
@@ -30,6 +30,7 @@ def test_filter_map_is_complete():
     ("tgp_validate", "dict", "list"), ("tgp_topology_errors", "dict", "list"),
     ("tgp_normalise", "dict", "dict"), ("tgp_hostport", "str", "dict"), ("tgp_seconds", "str", "int"),
     ("tgp_tuning", "dict", "dict"), ("tgp_nginx_workers", "int", "dict"),
+    ("tgp_nofile", "int", "int"),
 ])
 def test_every_filter_has_a_doc_file(name, input_type, return_type):
     with open(os.path.join(HERE, name + ".yml")) as handle:
@@ -103,3 +104,11 @@ def test_tgp_nginx_workers():
                                                    "worker_rlimit_nofile": 21536}
     with pytest.raises(AnsibleFilterError):
         filters.tgp_nginx_workers("many", 2)
+
+
+def test_tgp_nofile_and_its_inverse():
+    assert filters.tgp_nofile(9000) == 19024
+    assert filters.tgp_nofile(20000, inverse=True) == 9488
+    assert filters.tgp_nofile(filters.tgp_nofile(7000), inverse=True) == 7000
+    with pytest.raises(AnsibleFilterError):
+        filters.tgp_nofile("many")
