@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.tgproxy.stealth.plugins.module_utils import topology, tuning, validator
+from ansible_collections.tgproxy.stealth.plugins.module_utils import migration, topology, tuning, validator
 
 
 def tgp_validate(topology):
@@ -66,6 +66,15 @@ def tgp_nginx_workers(maxconn, cpus=1):
         raise AnsibleFilterError("tgp_nginx_workers needs a number of sessions and CPUs: %s" % exc)
 
 
+def tgp_stage_binds(binds, ports=None):
+    """Listeners of a migration stage: binds on a mapped port move to the given port(s)."""
+    try:
+        return migration.stage_binds(binds, ports)
+    except (TypeError, ValueError) as exc:
+        raise AnsibleFilterError("tgp_stage_binds: %s (ports maps a port to one port or a list, "
+                                 "e.g. {443: [10443]})" % exc)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -77,4 +86,5 @@ class FilterModule(object):
             "tgp_tuning": tgp_tuning,
             "tgp_nginx_workers": tgp_nginx_workers,
             "tgp_nofile": tgp_nofile,
+            "tgp_stage_binds": tgp_stage_binds,
         }

@@ -23,14 +23,18 @@ def host_ip(host):
     return host.check_output("hostname -I").split()[0]
 
 
-def converge(scenario, host_name, extra, *options):
-    """Run the scenario's converge playbook against one host with extra vars."""
-    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"), "--limit", host_name,
-           os.path.join(PROJECT, "molecule", scenario, "converge.yml")] + list(options)
+def run_playbook(path, host_name, extra=(), *options, **env):
+    """Run a playbook against one host of the scenario's inventory with extra vars."""
+    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"), "--limit", host_name, path] + list(options)
     for item in extra:
         cmd += ["-e", item]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
-                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False,
+                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", **env))
+
+
+def converge(scenario, host_name, extra, *options):
+    """Run the scenario's converge playbook against one host with extra vars."""
+    return run_playbook(os.path.join(PROJECT, "molecule", scenario, "converge.yml"), host_name, extra, *options)
 
 
 def leaf_certificate(address, servername):
@@ -46,22 +50,18 @@ def leaf_certificate(address, servername):
 
 def doctor(host_name, *extra):
     """Run playbooks/doctor.yml against one host: (process, output, probe table rows)."""
-    cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"), "--limit", host_name,
-           os.path.join(PROJECT, "playbooks", "doctor.yml")]
-    for item in extra:
-        cmd += ["-e", item]
     # the JSON result format prints each row on one line (YAML folds long ones)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
-                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json"))
+    proc = run_playbook(os.path.join(PROJECT, "playbooks", "doctor.yml"), host_name, extra,
+                        ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     text = proc.stdout + proc.stderr
     # one row per probe, whichever result format the callback prints
     rows = [line.strip().strip("-'\", ") for line in text.splitlines() if "| web alone:" in line]
     return proc, text, rows
 
 
-def assert_doctor_passes(host_name, secret):
+def assert_doctor_passes(host_name, secret, *extra):
     """doctor.yml passes: every probe identical or a listed known difference, secret never printed."""
-    proc, text, rows = doctor(host_name)
+    proc, text, rows = doctor(host_name, *extra)
     print("\n".join(rows))
     assert proc.returncode == 0, text[-4000:]
     assert len(rows) == 15 and all(" identical " in row or " known difference " in row for row in rows), rows

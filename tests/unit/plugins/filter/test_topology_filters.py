@@ -22,7 +22,7 @@ HERE = os.path.dirname(filters.__file__)
 
 def test_filter_map_is_complete():
     names = {"tgp_validate", "tgp_topology_errors", "tgp_normalise", "tgp_hostport", "tgp_seconds", "tgp_tuning",
-             "tgp_nginx_workers", "tgp_nofile"}
+             "tgp_nginx_workers", "tgp_nofile", "tgp_stage_binds"}
     assert set(filters.FilterModule().filters()) == names
 
 
@@ -30,7 +30,7 @@ def test_filter_map_is_complete():
     ("tgp_validate", "dict", "list"), ("tgp_topology_errors", "dict", "list"),
     ("tgp_normalise", "dict", "dict"), ("tgp_hostport", "str", "dict"), ("tgp_seconds", "str", "int"),
     ("tgp_tuning", "dict", "dict"), ("tgp_nginx_workers", "int", "dict"),
-    ("tgp_nofile", "int", "int"),
+    ("tgp_nofile", "int", "int"), ("tgp_stage_binds", "list", "list"),
 ])
 def test_every_filter_has_a_doc_file(name, input_type, return_type):
     with open(os.path.join(HERE, name + ".yml")) as handle:
@@ -112,3 +112,13 @@ def test_tgp_nofile_and_its_inverse():
     assert filters.tgp_nofile(filters.tgp_nofile(7000), inverse=True) == 7000
     with pytest.raises(AnsibleFilterError):
         filters.tgp_nofile("many")
+
+
+def test_tgp_stage_binds():
+    binds = ["0.0.0.0:443", "[::]:443"]
+    assert filters.tgp_stage_binds(binds, {443: [10443]}) == ["0.0.0.0:10443", "[::]:10443"]
+    assert filters.tgp_stage_binds(binds, {"443": [443, 10443]}) == [
+        "0.0.0.0:443", "0.0.0.0:10443", "[::]:443", "[::]:10443"]
+    assert filters.tgp_stage_binds(binds) == binds
+    with pytest.raises(AnsibleFilterError, match="ports maps a port"):
+        filters.tgp_stage_binds(binds, {443: ["spare"]})
