@@ -97,6 +97,18 @@ def test_check_mode_shows_the_plan_and_changes_nothing(host):
     assert host.check_output(SNAPSHOT) == before
 
 
+def test_a_bad_target_topology_stops_in_the_validator_before_the_host_changes(host):
+    """mtg on a public address behind the router (TGP301) and PROXY on one hop only (TGP2xx): nothing runs."""
+    before = host.check_output(SNAPSHOT)
+    proc = run_playbook(MIGRATE, name(host), [TARGET, "mtg_bind_to=0.0.0.0:3128", "mtg_proxy_protocol_listener=false"],
+                        **JSON)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "TGP301" in text and "mtg_bind_to" in text, text[-3000:]
+    assert "TASK [Install iptables" not in text and "Migrate the live proxy" not in text
+    assert host.check_output(SNAPSHOT) == before
+
+
 def test_a_failed_smoke_test_rolls_back_and_the_live_proxy_keeps_serving(host, tmp_path):
     """A bad variable (HAProxy routes before the ClientHello arrives): FakeTLS fails on the spare port."""
     load = Load(host, tmp_path, sessions=120, rate=20)
