@@ -36,6 +36,7 @@ import os
 import random
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -203,6 +204,55 @@ def summary(args, stats, started_wall):
                 "longest_gap_at_s": round(at, 2) if at is not None else None},
         "errors": stats.errors,
     }
+
+
+class Run(object):
+    """This script started in the background and waited for (for tests and benchmarks)."""
+
+    def __init__(self, workdir, host, port, secret, **options):
+        self.ready = os.path.join(str(workdir), "load-ready")
+        self.stop_file = os.path.join(str(workdir), "load-stop")
+        for path in (self.ready, self.stop_file):
+            if os.path.exists(path):
+                os.unlink(path)
+        args = dict(sessions=520, short=0.8, short_life="5:20", rate=100, duration=900)
+        args.update(options)
+        cmd = [sys.executable, os.path.abspath(__file__), "--host", host, "--port", str(port), "--secret", secret,
+               "--ready-file", self.ready, "--stop-file", self.stop_file]
+        for key, value in args.items():
+            cmd += ["--" + key.replace("_", "-"), str(value)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        deadline = time.time() + 120
+        while not os.path.exists(self.ready):
+            if self.proc.poll() is not None:
+                raise RuntimeError("the load stopped: %s" % (self.proc.communicate(),))
+            if time.time() > deadline:
+                self.proc.kill()
+                raise RuntimeError("the load did not open its sessions in 120 s")
+            time.sleep(0.5)
+
+    def finish(self):
+        with open(self.stop_file, "w") as handle:
+            handle.write("stop\n")
+        out, err = self.proc.communicate(timeout=180)
+        if self.proc.returncode != 0:
+            raise RuntimeError("the load failed: %s" % err[-3000:])
+        return json.loads(out)
+
+
+def damage(result):
+    """(failed new connections, broken sessions, bytes lost) of a run's summary.
+
+    Broken: corrupt, timed out or failed to open, or closed by the server while
+    it was not a long session of the old instance (those are closed on purpose
+    at the drain deadline and counted apart).  Bytes lost: in flight in a
+    broken session, or echoed wrong.
+    """
+    sessions = result["sessions"]
+    bad = sum(group.get(outcome, 0) for group in sessions.values() for outcome in ("corrupt", "timeout", "open_failed"))
+    bad += sessions["short"].get("closed_by_server", 0) + sessions["reconnected"].get("closed_by_server", 0)
+    lost = sum(pending for when, group, pending in result["server_closes"] if group != "long")
+    return result["new"]["failed"], bad, lost + result["bytes"]["corrupt"]
 
 
 def main(argv=None):

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 from router_tests import listeners  # noqa: E402
-from testbed_helpers import DOMAIN, converge, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+from testbed_helpers import DOMAIN, assert_ssh_through_443, converge, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
 
 SCENARIO = "haproxy"
 SNAPSHOT = ("sha256sum /etc/haproxy/haproxy.cfg /etc/sysctl.d/90-tgproxy.conf; cat /proc/sys/net/core/somaxconn;"
@@ -29,6 +29,13 @@ def router():
 def test_listeners_and_bind_addresses(host):
     assert listeners(host, "haproxy") == ["0.0.0.0:443", "0.0.0.0:80", "127.0.0.1:8405", "[::]:443", "[::]:80"]
     assert listeners(host, "caddy") == ["127.0.0.1:2019", "127.0.0.1:8080", "127.0.0.1:8443"]
+
+
+def test_ssh_through_443_reaches_the_real_sshd(host, tmp_path):
+    """SSH multiplexed on :443 by the client's banner; the SSH backend gets no PROXY header."""
+    assert_ssh_through_443(host, host_ip(host), tmp_path, "haproxy")
+    cfg = host.file("/etc/haproxy/haproxy.cfg").content_string
+    assert "server sshd 127.0.0.1:22 check" in cfg
 
 
 def test_router_config_never_terminates_tls(host):

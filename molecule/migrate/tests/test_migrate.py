@@ -14,10 +14,12 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
 from testbed_helpers import EPHEMERAL, PROJECT, assert_doctor_passes, host_ip, run_playbook  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "testbed"))
+import migration_load  # noqa: E402  pylint: disable=wrong-import-position
+
 MIGRATE = os.path.join(PROJECT, "playbooks", "migrate.yml")
 SITE = os.path.join(PROJECT, "playbooks", "site.yml")
 TARGET = "@" + os.path.join(PROJECT, "molecule", "migrate", "vars", "target.yml")
-LOAD = os.path.join(PROJECT, "tests", "testbed", "migration_load.py")
 RESULTS = os.path.join(EPHEMERAL or "/tmp", "migration-results.json")
 # one line per result (the YAML format folds long messages)
 JSON = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
@@ -42,40 +44,8 @@ def recap_changed(text):
     return int(match.group(1)) if match else None
 
 
-class Load(object):
-    """migration_load.py on the controller against the host's :443, bounded in count and time."""
-
-    def __init__(self, host, tmp_path, **options):
-        self.ready = tmp_path / "ready"
-        self.stop_file = tmp_path / "stop"
-        args = dict(sessions=520, short=0.8, short_life="5:20", rate=100, duration=900)
-        args.update(options)
-        cmd = [sys.executable, LOAD, "--host", host_ip(host), "--port", "443", "--secret", secret_of(host),
-               "--ready-file", str(self.ready), "--stop-file", str(self.stop_file)]
-        for key, value in args.items():
-            cmd += ["--" + key.replace("_", "-"), str(value)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 120
-        while not self.ready.exists():
-            assert self.proc.poll() is None, self.proc.communicate()
-            assert time.time() < deadline, "the load did not open its sessions in 120 s"
-            time.sleep(0.5)
-
-    def finish(self):
-        self.stop_file.write_text("stop\n")
-        out, err = self.proc.communicate(timeout=120)
-        assert self.proc.returncode == 0, err[-3000:]
-        return json.loads(out)
-
-
-def broken(result):
-    """Failures that are never acceptable: (failed new, broken sessions, bytes lost outside deliberate closes)."""
-    sessions = result["sessions"]
-    bad_sessions = sum(group.get(outcome, 0) for group in sessions.values()
-                       for outcome in ("corrupt", "timeout", "open_failed"))
-    bad_sessions += sessions["short"].get("closed_by_server", 0) + sessions["reconnected"].get("closed_by_server", 0)
-    lost = sum(pending for when, group, pending in result["server_closes"] if group != "long")
-    return result["new"]["failed"], bad_sessions, lost + result["bytes"]["corrupt"]
+def start_load(host, tmp_path, **options):
+    return migration_load.Run(tmp_path, host_ip(host), 443, secret_of(host), **options)
 
 
 def test_starting_point_is_mtg_on_443(host):
@@ -111,7 +81,7 @@ def test_a_bad_target_topology_stops_in_the_validator_before_the_host_changes(ho
 
 def test_a_failed_smoke_test_rolls_back_and_the_live_proxy_keeps_serving(host, tmp_path):
     """A bad variable (HAProxy routes before the ClientHello arrives): FakeTLS fails on the spare port."""
-    load = Load(host, tmp_path, sessions=120, rate=20)
+    load = start_load(host, tmp_path, sessions=120, rate=20)
     try:
         proc = run_playbook(MIGRATE, name(host), [TARGET, "haproxy_inspect_delay=0s"], **JSON)
     finally:
@@ -125,12 +95,12 @@ def test_a_failed_smoke_test_rolls_back_and_the_live_proxy_keeps_serving(host, t
     assert host.service("mtg").is_running and host.service("mtg").is_enabled
     for unit in ("haproxy", "mtg-routed"):
         assert not host.service(unit).is_running and not host.service(unit).is_enabled
-    assert broken(result) == (0, 0, 0), result
+    assert migration_load.damage(result) == (0, 0, 0), result
     assert result["new"]["ok"] > 0 and not result["server_closes"]
 
 
 def test_migration_under_load_drops_nothing(host, tmp_path):
-    load = Load(host, tmp_path)
+    load = start_load(host, tmp_path)
     started = time.time()
     try:
         proc = run_playbook(MIGRATE, name(host), [TARGET], **JSON)
@@ -146,7 +116,7 @@ def test_migration_under_load_drops_nothing(host, tmp_path):
                       r"(\d+) closed at the", text)
     assert drain, text[-3000:]
     at_swap, ended, closed = (int(x) for x in drain.groups())
-    failed_new, broken_sessions, lost = broken(result)
+    failed_new, broken_sessions, lost = migration_load.damage(result)
     long_closed = result["sessions"]["long"].get("closed_by_server", 0)
     figures = {"failed_new": failed_new, "broken_sessions": broken_sessions, "bytes_lost": lost,
                "longest_gap_s": result["new"]["longest_gap_s"], "migration_s": round(took, 1),

@@ -67,3 +67,16 @@ def assert_doctor_passes(host_name, secret, *extra):
     assert len(rows) == 15 and all(" identical " in row or " known difference " in row for row in rows), rows
     assert "all checks passed" in text
     assert secret not in text
+
+
+def assert_ssh_through_443(host, address, tmp_path, label):
+    """A real OpenSSH client logs in through :443 (the banner it sends first is routed to sshd)."""
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    host.run_expect([0], "install -d -m 0700 /root/.ssh && echo '%s' > /root/.ssh/authorized_keys"
+                    % (tmp_path / "id_ed25519.pub").read_text().strip())
+    proc = subprocess.run(["ssh", "-p", "443", "-i", str(key), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                           "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "root@" + address,
+                           "echo through-%s-$(hostname)" % label], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert proc.returncode == 0 and "through-%s-" % label in proc.stdout, proc.stdout + proc.stderr

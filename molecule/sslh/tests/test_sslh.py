@@ -1,0 +1,95 @@
+"""Three-service topology behind sslh (real sslh 1.20 fork / 2.1 select, mtg, Caddy, OpenSSH, Pebble)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
+
+# the router behaviour that does not depend on PROXY protocol or on the router owning :80
+from router_tests import (  # noqa: E402,F401  pylint: disable=unused-import
+    MTProtoSession, main_pid, secret_of, test_doctor_finds_the_proxy_indistinguishable_from_its_website,
+    test_every_other_client_gets_the_website,
+    test_faketls_with_the_secret_through_the_router, test_mtg_listens_on_loopback_only_and_is_not_reachable_from_outside,
+    test_verify_playbook_passes)
+from testbed_helpers import DOMAIN, assert_ssh_through_443, converge, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+
+SCENARIO = "sslh"
+SNAPSHOT = "sha256sum /etc/sslh/sslh.cfg /etc/systemd/system/sslh.service.d/tgproxy.conf; systemctl show sslh -p MainPID"
+
+
+def flavour(host):
+    return host.ansible.get_variables()["sslh_flavour"]
+
+
+def test_sslh_listens_on_443_for_ipv4_and_ipv6_and_web_owns_80(host):
+    assert host.service("sslh").is_running and host.service("sslh").is_enabled
+    tls = sorted(host.check_output("ss -Htln sport = :443 | awk '{print $4}'").split())
+    assert tls == ["0.0.0.0:443", "[::]:443"]
+    cfg = host.file("/etc/sslh/sslh.cfg").content_string
+    # never TLS-terminating, no PROXY header (distribution sslh has none)
+    assert "proxy_protocol" not in cfg and "cert" not in cfg.lower()
+    unit = host.check_output("systemctl show sslh -p ExecStart --value")
+    binary = {"fork": "/usr/sbin/sslh ", "select": "/usr/sbin/sslh-select "}[flavour(host)]
+    assert binary in unit and "-F/etc/sslh/sslh.cfg" in unit
+    assert "caddy" in host.check_output("ss -Htlne sport = :80")
+
+
+def test_ssh_through_443_reaches_the_real_sshd(host, tmp_path):
+    assert_ssh_through_443(host, host_ip(host), tmp_path, "sslh")
+
+
+def test_a_config_change_restarts_sslh_and_only_then(host):
+    """sslh has no reload: a change restarts it (fork keeps open connections, select cuts them); no change, no restart."""
+    pid = main_pid(host, "sslh")
+    proc = converge(SCENARIO, host.backend.get_hostname(), [])
+    assert proc.returncode == 0 and "Restart sslh" not in proc.stdout, proc.stdout[-3000:]
+    assert main_pid(host, "sslh") == pid
+
+    session = MTProtoSession(host_ip(host), secret_of(host))
+    try:
+        assert session.echo(4096)
+        proc = converge(SCENARIO, host.backend.get_hostname(), ["sslh_timeout=4"])
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert "RUNNING HANDLER [tgproxy.stealth.sslh : Restart sslh]" in proc.stdout
+        assert "timeout: 4;" in host.file("/etc/sslh/sslh.cfg").content_string
+        assert main_pid(host, "sslh") != pid
+        if flavour(host) == "fork":
+            # the connection's own process lives on
+            assert session.echo(4096)
+        else:
+            with pytest.raises((EOFError, OSError)):
+                session.echo(4096)
+    finally:
+        session.close()
+        assert converge(SCENARIO, host.backend.get_hostname(), []).returncode == 0
+
+
+def test_with_mtg_stopped_other_names_still_get_the_website(host, pebble_root):
+    """sslh has no health checks: the magic SNI then gets a closed connection (README: known limits)."""
+    host.run_expect([0], "systemctl stop mtg")
+    try:
+        for sni, served in ((DOMAIN, False), ("other.example.net", True)):
+            proc = subprocess.run(["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-servername", sni,
+                                   "-CAfile", pebble_root, "-verify_return_error", "-verify_hostname", DOMAIN,
+                                   "-brief"], input="", capture_output=True, text=True, timeout=20, check=False)
+            out = proc.stdout + proc.stderr
+            assert (proc.returncode == 0 and "Verification: OK" in out) is served, (sni, out)
+    finally:
+        host.run_expect([0], "systemctl start mtg")
+
+
+@pytest.mark.parametrize("case,extra,expected", [
+    ("PROXY protocol asked of sslh", ["tgproxy_proxy_protocol=true"], "TGP107"),
+    ("a config sslh cannot parse", ["sslh_timeout=0"], "[sslh_timeout]"),
+    ("a flavour this sslh lacks", ["sslh_flavour=threads"], "[sslh_flavour]"),
+])
+def test_bad_input_leaves_the_running_router_alone(host, case, extra, expected):
+    before = host.check_output(SNAPSHOT)
+    proc = converge(SCENARIO, host.backend.get_hostname(), extra)
+    assert proc.returncode != 0, case
+    assert expected in proc.stdout + proc.stderr, (case, proc.stdout[-3000:])
+    assert host.check_output(SNAPSHOT) == before
+    assert host.service("sslh").is_running
