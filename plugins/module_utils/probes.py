@@ -22,6 +22,7 @@ import errno
 import hashlib
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 import ssl
 import struct
 import time
@@ -272,14 +273,26 @@ def known_reason(known, name, differs):
     return str(entry)
 
 
-def run_suite(public, backend, domain, replay_hello=None, only=None, wait=6.5, known=None):
-    """Run every probe against both endpoints. Returns a list of result dicts."""
+def run_suite(public, backend, domain, replay_hello=None, only=None, wait=6.5, known=None, parallel=8):
+    """Run every probe against both endpoints. Returns a list of result dicts (in suite order).
+
+    Probes run ``parallel`` at a time, each against both endpoints at once: most
+    raw probes wait up to ``wait`` seconds for a close, so one after the other
+    the suite would take minutes.
+    """
+    chosen = [probe for probe in suite(domain, replay_hello) if not only or probe[0] in only]
+
+    def both(probe):
+        name, description, kind, stimulus = probe
+        with ThreadPoolExecutor(max_workers=2) as pair:
+            seen_public = pair.submit(observe, public, kind, stimulus, wait)
+            seen_backend = pair.submit(observe, backend, kind, stimulus, wait)
+            return name, description, seen_public.result(), seen_backend.result()
+
+    with ThreadPoolExecutor(max_workers=max(1, int(parallel))) as pool:
+        observed = list(pool.map(both, chosen))
     results = []
-    for name, description, kind, stimulus in suite(domain, replay_hello):
-        if only and name not in only:
-            continue
-        seen_public = observe(public, kind, stimulus, wait)
-        seen_backend = observe(backend, kind, stimulus, wait)
+    for name, description, seen_public, seen_backend in observed:
         differs = compare(seen_public, seen_backend)
         results.append({"probe": name, "description": description, "public": seen_public, "backend": seen_backend,
                         "identical": not differs, "differs_in": differs,
