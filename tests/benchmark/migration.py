@@ -11,8 +11,9 @@ connections per second, each a handshake plus an echo), then migrates to
 HAProxy (molecule/migrate/vars/target.yml):
 
 * naive: what section 8's plain steps amount to with this collection: stop
-  mtg, run site.yml with the target inventory (mtg moves to loopback, HAProxy
-  takes :443);
+  mtg and Caddy (they hold :443 and :80), run site.yml with the target
+  inventory (HAProxy takes :443 and :80, Caddy moves to 127.0.0.1:8080, mtg
+  to loopback);
 * migrate.yml: the staged swap (drain deadline 25 s).
 
 The load keeps going 5 s after the migration ends.  Run by tests/benchmark/migrate.sh.
@@ -62,7 +63,8 @@ def playbook(ephemeral, path, *extra):
 
 
 def naive(ephemeral):
-    sh("docker", "exec", HOST, "systemctl", "stop", "mtg")
+    # mtg holds :443 and Caddy :80, both wanted by HAProxy
+    sh("docker", "exec", HOST, "systemctl", "stop", "mtg", "caddy")
     playbook(ephemeral, os.path.join(PROJECT, "playbooks", "site.yml"), TARGET)
 
 

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 from router_tests import listeners  # noqa: E402
-from testbed_helpers import DOMAIN, assert_ssh_through_443, converge, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+from testbed_helpers import DOMAIN, assert_ssh_through_443, converge, doctor, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
 
 SCENARIO = "haproxy"
 SNAPSHOT = ("sha256sum /etc/haproxy/haproxy.cfg /etc/sysctl.d/90-tgproxy.conf; cat /proc/sys/net/core/somaxconn;"
@@ -80,3 +80,25 @@ def test_bad_input_leaves_the_running_router_alone(host, case):
     assert expected in out, out
     assert host.check_output(SNAPSHOT) == before
     assert host.service("haproxy").is_running
+
+
+def test_doctor_fails_on_a_router_with_a_proxy_mismatch(host):
+    """A weakened deploy: HAProxy stops sending the PROXY header the web server waits for (edited on the host,
+    past the validator, which rejects this as TGP102). Every client routed to the web server now hangs or is
+    dropped; the doctor fails on those probes and names tgproxy_proxy_protocol."""
+    cfg = "/etc/haproxy/haproxy.cfg"
+    host.run_expect([0], r"sed -i '/^backend web$/,/^$/s/ send-proxy-v2//' %s && haproxy -c -q -f %s"
+                    r" && systemctl reload haproxy" % (cfg, cfg))
+    try:
+        assert "server web 127.0.0.1:8443 check" in host.file(cfg).content_string
+        proc, text, rows = doctor(host.backend.get_hostname())
+    finally:
+        assert converge(SCENARIO, host.backend.get_hostname(), []).returncode == 0
+    print("\n".join(rows))
+    assert proc.returncode != 0
+    different = {row.split()[0] for row in rows if " DIFFERENT " in row}
+    # the names routed straight to the web server break; the magic SNI (mtg fronts with its own header) does not
+    assert {"random_sni", "no_sni", "other_site_sni"} <= different, rows
+    assert "magic_sni" not in different
+    assert "tgproxy_proxy_protocol" in text
+    assert "send-proxy-v2" in host.file(cfg).content_string

@@ -236,3 +236,6 @@ def test_doctor_fails_when_fronting_cannot_reach_the_website(host):
     # every TLS client now gets a dropped connection instead of the website
     assert {"magic_sni", "random_sni", "no_sni", "alpn_h2"} <= set(different), rows
     assert "caddy.service is not running" in text
+    # the failure names the variables to look at
+    assert "probe magic_sni differs from the web server in " in text
+    assert "Fix: make sure the web server runs and is the default route" in text and "mtg_fronting_host" in text

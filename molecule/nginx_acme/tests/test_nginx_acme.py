@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
 
-from testbed_helpers import DOMAIN, converge, host_ip, leaf_certificate, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+from testbed_helpers import DOMAIN, assert_doctor_passes, converge, host_ip, leaf_certificate, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
 
 SCENARIO = "nginx_acme"
 CERT_DIR = "/var/lib/acme.sh/%s_ecc" % DOMAIN
@@ -235,3 +235,8 @@ def test_bad_input_fails_and_host_is_unchanged(host, other_key, case):
     assert expected in out, out
     assert host.check_output(SNAPSHOT) == before
     assert host.service("nginx").is_running
+
+
+def test_doctor_finds_the_proxy_indistinguishable_from_its_website(host):
+    """mtg on :443 in front of nginx: every probe pair identical or a listed known difference."""
+    assert_doctor_passes(host.backend.get_hostname(), host.file("/etc/mtg/secret").content_string.strip())
