@@ -104,7 +104,9 @@ def exchange(conn, encryptor, decryptor, size):
 
 
 def session(args, key, domain, stats, group, stop):
-    """One client session; returns when its lifetime ends, the server closes it or the load stops."""
+    """One client session; returns when its lifetime ends, the server closes it or the load stops.
+
+    Returns False when the session could not be opened."""
     if group == "short":
         low, high = args.short_life
         life = random.uniform(low, high)
@@ -115,14 +117,14 @@ def session(args, key, domain, stats, group, stop):
     except (OSError, IOError, socket.timeout) as exc:
         stats.count(group, "open_failed")
         stats.error("%s session: %s" % (group, exc))
-        return
+        return False
     stats.opened(1)
     started = time.monotonic()
     outcome = "completed"
     try:
         # spread the exchanges of many sessions over the period
         if stop.wait(random.uniform(0, args.period)):
-            return
+            return True
         while time.monotonic() - started < life and not stop.is_set():
             pending = 0
             try:
@@ -156,17 +158,21 @@ def session(args, key, domain, stats, group, stop):
             conn.close()
         except OSError:
             pass
+    return True
 
 
 def session_slot(args, key, domain, stats, group, stop):
     """A slot keeps one session open: a short one is replaced when it ends."""
+    failures = 0
     while not stop.is_set():
-        session(args, key, domain, stats, group, stop)
-        if group != "short":
+        opened = session(args, key, domain, stats, group, stop) is not False
+        if group != "short" and opened:
             # a client whose long session the server closed reconnects (the
             # new session is counted apart, in the group "reconnected")
             group = "reconnected"
-        stop.wait(0.05)
+        # like a client, back off while the proxy refuses (0.1 s doubling to 2 s)
+        failures = 0 if opened else failures + 1
+        stop.wait(0.05 if opened else min(2.0, 0.1 * 2 ** (failures - 1)))
 
 
 def new_connection(args, key, domain, stats):
