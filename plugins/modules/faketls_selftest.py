@@ -76,6 +76,13 @@ options:
     type: str
     choices: [pass, fail]
     default: pass
+  repeat:
+    description:
+      - Perform the handshake this many times, one after the other; every one must meet O(expect). A path that
+        works only now and then (a router deciding before the ClientHello has arrived, for example) fails.
+      - The result is the last handshake's (the first failing one's on failure), with C(attempts) added.
+    type: int
+    default: 1
 notes:
   - mtg checks the timestamp embedded in the ClientHello; the clock of the
     host that runs this module must be within C(tolerate-time-skewness)
@@ -109,6 +116,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+attempts:
+  description: Handshakes made (with O(repeat), the number of the first that failed).
+  returned: always
+  type: int
+  sample: 20
 ok:
   description: Whether the FakeTLS handshake verified with the secret.
   returned: always
@@ -257,13 +269,22 @@ def main():
             sni=dict(type="str"),
             timeout=dict(type="float", default=5.0),
             expect=dict(type="str", choices=["pass", "fail"], default="pass"),
+            repeat=dict(type="int", default=1),
         ),
         supports_check_mode=True,
     )
+    if module.params["repeat"] < 1:
+        module.fail_json(msg="repeat must be 1 or more", changed=False)
+    attempt = 0
     try:
-        failure, result = run(module.params)
+        for attempt in range(1, module.params["repeat"] + 1):
+            failure, result = run(module.params)
+            if failure:
+                failure = "attempt %d of %d: %s" % (attempt, module.params["repeat"], failure)
+                break
     except ValueError as exc:
         module.fail_json(msg="invalid parameters: %s" % exc, changed=False)
+    result["attempts"] = attempt
     result["changed"] = False
     if failure:
         module.fail_json(msg=failure, **result)

@@ -89,6 +89,7 @@ def test_a_failed_smoke_test_rolls_back_and_the_live_proxy_keeps_serving(host, t
     text = proc.stdout + proc.stderr
     print(json.dumps(result["new"]), result["sessions"])
     assert proc.returncode != 0
+    # before the swap: no client ever saw the new path
     assert "Migration rolled back at \"Smoke test through the spare port, from the controller" in text, text[-4000:]
     assert host.check_output("iptables-save -t nat | grep -c tgproxy-migrate || true") == "0"
     assert host.check_output("ip6tables-save -t nat | grep -c tgproxy-migrate || true") == "0"

@@ -214,7 +214,7 @@ def test_secret_is_no_log(run_main):
 def test_documentation_matches_argument_spec():
     import yaml
     doc = yaml.safe_load(mod.DOCUMENTATION)
-    assert set(doc["options"]) == {"host", "port", "secret", "sni", "timeout", "expect"}
+    assert set(doc["options"]) == {"host", "port", "secret", "sni", "timeout", "expect", "repeat"}
     assert doc["options"]["expect"]["choices"] == ["pass", "fail"]
     assert doc["attributes"]["check_mode"]["support"] == "full"
     yaml.safe_load(mod.EXAMPLES)
