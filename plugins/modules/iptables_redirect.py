@@ -117,9 +117,8 @@ class Tables(object):
         self.backend = backend
 
     def _binary(self, family, verb):
-        names = ["%s-%s-%s" % (PREFIX[family], self.backend, verb)]
-        if verb == "restore" or verb == "save":
-            names.append("%s-%s" % (PREFIX[family], verb))
+        # the backend's own binary, else the generic one (older iptables)
+        names = ["%s-%s-%s" % (PREFIX[family], self.backend, verb), "%s-%s" % (PREFIX[family], verb)]
         for name in names:
             path = self.module.get_bin_path(name)
             if path:
