@@ -52,6 +52,8 @@ would otherwise silently fall back to its default.
       version: null             # e.g. "2.8.16", "1.24.0", "1.22c"
       listen: ["0.0.0.0:443", "[::]:443"]
       terminates_tls: false
+      transparent: false        # sslh only: backends see the client's own address
+                                # (IPv4 listeners, backends on this host over IPv4)
       maxconn: 20000            # null for sslh (no such limit); capacity declared:
                                 # derived from capacity.connections (tuning.router_maxconn)
       timeouts: {client: 1h, server: 1h, tunnel: 1h, connect: 5s}
@@ -161,7 +163,7 @@ _TOP_KEYS = ("kind", "domain", "public_ipv4", "public_ipv6", "proxy_protocol", "
 _MTG_KEYS = ("version", "secret", "bind", "proxy_protocol_listener", "fronting", "concurrency", "stats_enabled",
              "stats_bind", "idle_timeout")
 _FRONTING_KEYS = ("host", "port", "proxy_protocol", "key")
-_ROUTER_KEYS = ("kind", "version", "listen", "terminates_tls", "maxconn", "timeouts", "backends", "routes", "http")
+_ROUTER_KEYS = ("kind", "version", "listen", "terminates_tls", "transparent", "maxconn", "timeouts", "backends", "routes", "http")
 _HTTP_KEYS = ("listen", "acme_passthrough_to", "redirect_https")
 _BACKEND_KEYS = ("address", "send_proxy")
 _ROUTE_KEYS = ("match", "value", "backend")
@@ -277,6 +279,22 @@ CHECKS = {
                      "Probes and browsers with any other SNI (or none) are dropped: the host no longer looks like a "
                      "website.",
                      "Add a route {match: default, backend: <web>}."),
+    "TGP207": _check(ERROR, "Transparent mode on a router other than sslh.",
+                     "Only sslh's transparent mode is configured here; HAProxy and nginx_stream would still connect "
+                     "from their own address, and the backends would never see the client's.",
+                     "Set router.transparent: false and pass the client address with PROXY protocol "
+                     "(router.backends.<name>.send_proxy), or use router.kind: sslh."),
+    "TGP208": _check(ERROR, "sslh transparent mode with an IPv6 listener.",
+                     "sslh binds each backend connection to the client's own address: an IPv6 client (or an IPv4 "
+                     "one accepted by a dual-stack [::] socket) cannot connect from there to an IPv4 backend, so "
+                     "it gets a closed connection.",
+                     "List only IPv4 listeners in router.listen (e.g. [\"0.0.0.0:443\"]), or set "
+                     "router.transparent: false."),
+    "TGP209": _check(ERROR, "sslh transparent mode with a backend that is not this host's IPv4 address.",
+                     "Replies come back through sslh only on this host (policy routing of sslh's connections): "
+                     "a backend elsewhere, or on IPv6, answers the client directly or not at all.",
+                     "Point router.backends.<name>.address at 127.0.0.1 (or public_ipv4) and bind the service "
+                     "there, or set router.transparent: false."),
     # -- listeners and exposure ------------------------------------------------
     "TGP301": _check(ERROR, "mtg reachable from the internet behind an SNI router.",
                      "mtg answers on its own port, bypassing the router: a scan finds a FakeTLS endpoint "
@@ -858,6 +876,7 @@ def _normalise(raw):
         "listen": norm.addresses(router, "listen", "router",
                                  ["0.0.0.0:%d" % model.PUBLIC_TLS_PORT, "[::]:%d" % model.PUBLIC_TLS_PORT]),
         "terminates_tls": norm.boolean(router, "terminates_tls", "router", False),
+        "transparent": norm.boolean(router, "transparent", "router", False),
         "maxconn": norm.integer(router, "maxconn", "router", None if rkind == "sslh" else (
             doc["tuning"]["router_maxconn"] if doc["tuning"] else ROUTER_DEFAULT_MAXCONN), nullable=True),
     }
@@ -1450,6 +1469,8 @@ def _check_router(doc, facts, add):
     kind = router["kind"]
     if router["terminates_tls"]:
         add("TGP201", ["router.terminates_tls"], "router.terminates_tls is on.")
+    if router["transparent"]:
+        _check_transparent(doc, router, add)
     if kind in ("haproxy", "nginx_stream"):
         short = []
         for key in ("client", "server", "tunnel"):
@@ -1471,6 +1492,24 @@ def _check_router(doc, facts, add):
         add("TGP205", ["router.version", "router.kind"], "%s %s lacks SNI routing (needs %s)." % (
             kind, router["version"], ".".join(str(part) for part in minimum)))
     _check_routes(doc, facts, add)
+
+
+def _check_transparent(doc, router, add):
+    """sslh's transparent mode: IPv4 listeners, backends on this host over IPv4."""
+    if router["kind"] != "sslh":
+        add("TGP207", ["router.transparent", "router.kind"],
+            "router.transparent is on for %s." % router["kind"])
+        return
+    v6 = [addr for addr in router["listen"] or [] if (_hostport(addr) or ("", 0))[0].count(":")]
+    if v6:
+        add("TGP208", ["router.listen", "router.transparent"],
+            "sslh is transparent and listens on %s." % ", ".join(v6))
+    for name in sorted(router["backends"]):
+        parsed = _split_raw(router["backends"][name]["address"])
+        addrs = _dest_addrs(doc, parsed[0]) if parsed else []
+        if not addrs or any(family != 4 or not local for family, addr, local in addrs):
+            add("TGP209", ["router.backends.%s.address" % name, "router.transparent"],
+                "sslh is transparent and backend %s is %s." % (name, router["backends"][name]["address"]))
 
 
 def _check_routes(doc, facts, add):

@@ -87,6 +87,9 @@ NGINX = router_base("nginx_stream")
 NGINX_PP = router_base("nginx_stream", pp=True)
 # sslh has no HTTP frontend: the web server owns public :80
 SSLH = mut(router_base("sslh"), {"web.http_bind": ["0.0.0.0:80", "[::]:80"]})
+# transparent sslh: IPv4 listeners only (TGP208), so the host declares no public IPv6
+SSLH_TRANSPARENT = mut(SSLH, {"router.transparent": True, "router.listen": ["0.0.0.0:443"], "public_ipv6": DELETE,
+                              "web.http_bind": ["0.0.0.0:80"]})
 ROUTES = HAPROXY["router"]["routes"]
 MAGIC, DEFAULT = ROUTES
 SSHD = [{"name": "sshd", "bind": "0.0.0.0:22"}]
@@ -123,6 +126,10 @@ GOOD = [
     ("sslh, no PROXY, ssh first", mut(SSLH, {"other_services": SSHD, "router.backends.ssh": SSH_BACKEND,
                                              "router.routes": [SSH_ROUTE, MAGIC, DEFAULT], "router.version": "1.22c"})),
     ("sslh, nginx web", mut(SSLH, {"web.kind": "nginx"})),
+    ("sslh transparent, IPv4-only host", SSLH_TRANSPARENT),
+    ("sslh transparent, ssh to this host's public IPv4",
+     mut(SSLH_TRANSPARENT, {"other_services": SSHD, "router.backends.ssh": {"address": V4 + ":22"},
+                            "router.routes": [MAGIC, SSH_ROUTE, DEFAULT]})),
     ("sni_router, only defaults", {"kind": "sni_router", "domain": DOMAIN}),
     ("sni_router defaults, PROXY on, nginx_stream", {"kind": "sni_router", "domain": DOMAIN, "proxy_protocol": True,
                                                      "router": {"kind": "nginx_stream"}}),
@@ -190,6 +197,18 @@ BAD = [
     ("haproxy 1.7", mut(HAPROXY, {"router.version": "1.7.9"}), {"TGP205"}),
     ("nginx 1.10", mut(NGINX, {"router.version": "1.10.3"}), {"TGP205"}),
     ("no default route", mut(HAPROXY, {"router.routes": [MAGIC]}), {"TGP206"}),
+    ("transparent haproxy", mut(HAPROXY, {"router.transparent": True}), {"TGP207"}),
+    ("transparent nginx_stream", mut(NGINX, {"router.transparent": True}), {"TGP207"}),
+    ("sslh transparent on [::]", mut(SSLH, {"router.transparent": True, "public_ipv6": DELETE}), {"TGP208"}),
+    ("sslh transparent, IPv6 listener of its own",
+     mut(SSLH_TRANSPARENT, {"router.listen": ["0.0.0.0:443", "[2001:db8::10]:443"]}), {"TGP208"}),
+    ("sslh transparent, web on another machine",
+     mut(SSLH_TRANSPARENT, {"router.backends.web.address": "198.51.100.7:443"}), {"TGP209", "TGP510"}),
+    ("sslh transparent, backend on ::1",
+     mut(SSLH_TRANSPARENT, {"router.backends.web.address": "[::1]:8443", "web.https_bind": "[::1]:8443",
+                            "mtg.fronting.host": "::1", "web.proxy_allow": ["::1/128"]}), {"TGP209"}),
+    ("sslh transparent, backend named localhost (resolves to ::1 too)",
+     mut(SSLH_TRANSPARENT, {"router.backends.mtg.address": "localhost:3128"}), {"TGP209"}),
     # -- listeners and exposure
     ("mtg on 0.0.0.0 behind a router", mut(HAPROXY, {"mtg.bind": "0.0.0.0:3128"}), {"TGP301"}),
     ("mtg on a public address behind a router",
