@@ -17,7 +17,10 @@ from router_tests import (  # noqa: E402,F401  pylint: disable=unused-import
 from testbed_helpers import DOMAIN, assert_ssh_through_443, converge, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
 
 SCENARIO = "sslh"
-SNAPSHOT = "sha256sum /etc/sslh/sslh.cfg /etc/systemd/system/sslh.service.d/tgproxy.conf; systemctl show sslh -p MainPID"
+SNAPSHOT = ("sha256sum /etc/sslh/sslh.cfg /etc/systemd/system/sslh.service.d/tgproxy.conf; systemctl show sslh -p MainPID;"
+            # the transparent mode's state (debian13 has it, debian12 not)
+            "ip -4 rule; cat /proc/sys/net/ipv4/conf/all/route_localnet; systemctl is-active tgproxy-sslh-transparent "
+            "|| true; ls /etc/sslh")
 
 
 def flavour(host):
@@ -25,9 +28,11 @@ def flavour(host):
 
 
 def test_sslh_listens_on_443_for_ipv4_and_ipv6_and_web_owns_80(host):
+    """IPv4 and IPv6; IPv4 only in transparent mode (TGP208)."""
     assert host.service("sslh").is_running and host.service("sslh").is_enabled
     tls = sorted(host.check_output("ss -Htln sport = :443 | awk '{print $4}'").split())
-    assert tls == ["0.0.0.0:443", "[::]:443"]
+    transparent = host.ansible.get_variables().get("tgproxy_router", {}).get("transparent")
+    assert tls == (["0.0.0.0:443"] if transparent else ["0.0.0.0:443", "[::]:443"])
     cfg = host.file("/etc/sslh/sslh.cfg").content_string
     # never TLS-terminating, no PROXY header (distribution sslh has none)
     assert "proxy_protocol" not in cfg and "cert" not in cfg.lower()
@@ -85,6 +90,10 @@ def test_with_mtg_stopped_other_names_still_get_the_website(host, pebble_root):
     ("PROXY protocol asked of sslh", ["tgproxy_proxy_protocol=true"], "TGP107"),
     ("a config sslh cannot parse", ["sslh_timeout=0"], "[sslh_timeout]"),
     ("a flavour this sslh lacks", ["sslh_flavour=threads"], "[sslh_flavour]"),
+    ("transparent mode on [::]", ['{"tgproxy_router": {"transparent": true}}'], "TGP208"),
+    ("a transparent mark outside its mask",
+     ['{"tgproxy_router": {"transparent": true, "listen": ["0.0.0.0:443"]}, "sslh_transparent_mark": 16}'],
+     "[sslh_transparent_mark"),
 ])
 def test_bad_input_leaves_the_running_router_alone(host, case, extra, expected):
     before = host.check_output(SNAPSHOT)
