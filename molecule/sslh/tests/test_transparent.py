@@ -191,36 +191,56 @@ def test_loopback_stays_unreachable_from_outside(host):
         host.run("ip link del tgpt0")
 
 
-def test_turning_transparent_off_removes_everything_and_back_on_restores_it(host):
+def fwmark_rules(host):
+    return [line.split(":", 1)[1].strip() for line in host.check_output("ip -4 rule").splitlines() if "fwmark" in line]
+
+
+def mtg_sees_the_client(host, own_address=True):
+    """During one MTProto session through :443: mtg's connection comes from the client's own address and port
+    (own_address), or only from 127.0.0.1 (not own_address)."""
+    session = MTProtoSession(host_ip(host), secret_of(host))
+    try:
+        assert session.echo(1024)
+        client = "%s:%d" % session.conn.sock.getsockname()[:2]
+        if own_address:
+            return wait_for(lambda: client in peers(host, 3128))
+        seen = peers(host, 3128)
+        return bool(seen) and all(p.startswith("127.0.0.1:") for p in seen)
+    finally:
+        session.close()
+
+
+def test_a_new_mark_then_mode_off_then_on_leave_nothing_behind(host):
+    """Another mark and table replace the old rule and route (the unit stops as it was loaded first); turning
+    the mode off removes the unit, the table, the rule, the route and route_localnet; on again restores it."""
     if not transparent(host):
         pytest.skip("the transparent host only")
     router = host.ansible.get_variables()["tgproxy_router"]
     name = host.backend.get_hostname()
-    proc = converge(SCENARIO, name, [json.dumps({"tgproxy_router": dict(router, transparent=False)})])
+    moved = ["sslh_transparent_mark=2", "sslh_transparent_route_table=101"]
     try:
+        proc = converge(SCENARIO, name, moved)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert fwmark_rules(host) == ["from all fwmark 0x2/0xf lookup 101"]
+        assert host.check_output("ip -4 route show table 100") == ""
+        assert "local default dev lo" in host.check_output("ip -4 route show table 101")
+        assert mtg_sees_the_client(host)
+
+        proc = converge(SCENARIO, name, moved + [json.dumps({"tgproxy_router": dict(router, transparent=False)})])
         assert proc.returncode == 0, proc.stdout[-3000:]
         assert "transparent: false;" in host.file("/etc/sslh/sslh.cfg").content_string
         assert not host.file("/etc/systemd/system/%s.service" % UNIT).exists
         assert not host.file("/etc/sslh/tgproxy-transparent.nft").exists
         assert host.run("nft list table ip tgproxy_sslh").rc != 0
-        assert "fwmark" not in host.check_output("ip -4 rule")
-        assert host.check_output("ip -4 route show table 100") == ""
+        assert fwmark_rules(host) == []
+        assert host.check_output("ip -4 route show table 101") == ""
         assert host.file("/proc/sys/net/ipv4/conf/all/route_localnet").content_string.strip() == "0"
-        session = MTProtoSession(host_ip(host), secret_of(host))
-        try:
-            assert session.echo(1024)
-            assert all(p.startswith("127.0.0.1:") for p in peers(host, 3128))
-        finally:
-            session.close()
+        assert mtg_sees_the_client(host, own_address=False)
     finally:
         proc = converge(SCENARIO, name, [])
     assert proc.returncode == 0, proc.stdout[-3000:]
-    session = MTProtoSession(host_ip(host), secret_of(host))
-    try:
-        assert session.echo(1024)
-        assert wait_for(lambda: "%s:%d" % session.conn.sock.getsockname()[:2] in peers(host, 3128))
-    finally:
-        session.close()
+    assert fwmark_rules(host) == ["from all fwmark 0x1/0xf lookup 100"]
+    assert mtg_sees_the_client(host)
 
 
 def test_the_mode_survives_nftables_service_flushing_the_ruleset(host):
@@ -229,18 +249,10 @@ def test_the_mode_survives_nftables_service_flushing_the_ruleset(host):
     if not transparent(host):
         pytest.skip("the transparent host only")
 
-    def mode_works():
-        session = MTProtoSession(host_ip(host), secret_of(host))
-        try:
-            return session.echo(1024) and wait_for(lambda: "%s:%d" % session.conn.sock.getsockname()[:2]
-                                                   in peers(host, 3128))
-        finally:
-            session.close()
-
     host.run_expect([0], "systemctl restart nftables")
-    assert host.run("nft list table ip tgproxy_sslh").rc == 0 and mode_works()
+    assert host.run("nft list table ip tgproxy_sslh").rc == 0 and mtg_sees_the_client(host)
     host.run_expect([0], "systemctl reload nftables")
-    assert host.run("nft list table ip tgproxy_sslh").rc == 0 and mode_works()
+    assert host.run("nft list table ip tgproxy_sslh").rc == 0 and mtg_sees_the_client(host)
     host.run_expect([0], "systemctl stop nftables")
     try:
         assert not host.service(UNIT).is_running
@@ -248,4 +260,4 @@ def test_the_mode_survives_nftables_service_flushing_the_ruleset(host):
     finally:
         host.run_expect([0], "systemctl start nftables")
     # pulled in by nftables.service (WantedBy), right after it
-    assert wait_for(lambda: host.service(UNIT).is_running) and mode_works()
+    assert wait_for(lambda: host.service(UNIT).is_running) and mtg_sees_the_client(host)
