@@ -60,6 +60,13 @@ for s in $(for s in $scenarios; do echo "${weight[$s]:-10} $s"; done | sort -rn 
   lane_work[best]=$((lane_work[best] + ${weight[$s]:-10}))
   lane_list[best]="${lane_list[best]} $s"
 done
+# Molecule's prerun builds and installs this collection into
+# ~/.ansible/collections before each scenario, unless a symlink to the project
+# is already there: two lanes would race on that copy. Link it once.
+collections=~/.ansible/collections/ansible_collections/tgproxy
+mkdir -p "$collections"
+rm -rf "$collections/stealth"
+ln -s "$PWD" "$collections/stealth"
 logs=.cache/molecule-logs
 rm -rf "$logs" && mkdir -p "$logs"
 run_lane() {
