@@ -15,31 +15,40 @@ source tests/testbed/env.sh
 bash tests/testbed/egress-guard.sh verify
 bash tests/testbed/egress-guard.sh zero
 
+# Every check below runs even when an earlier one failed (a failure must not
+# hide the others); the run fails at the end and lists every failure.
+failures=()
+fail() { echo "FAILED: $*"; failures+=("$*"); }
+
 stage "unit tests"
 rc=0
 python -m pytest tests/unit -q -p no:cacheprovider || rc=$?
 # pytest exit 5 = no tests collected: that is a failure here, never a pass
-[ "$rc" -eq 0 ] || { echo "unit tests failed (pytest exit $rc)"; exit 1; }
+[ "$rc" -eq 0 ] || fail "unit tests (pytest exit $rc)"
 
 stage "lint"
-yamllint -s .
-ansible-lint -q
+yamllint -s . || fail "yamllint"
+ansible-lint -q || fail "ansible-lint"
 # the example Prometheus configuration and alert rules (docs/monitoring)
-"$TGP_PROMTOOL" check config docs/monitoring/prometheus.yml
-"$TGP_PROMTOOL" test rules tests/monitoring/tgproxy-rules.test.yml
+"$TGP_PROMTOOL" check config docs/monitoring/prometheus.yml || fail "promtool check config"
+"$TGP_PROMTOOL" test rules tests/monitoring/tgproxy-rules.test.yml || fail "promtool test rules"
 # the example inventory (every topology) passes the validator
-ansible-playbook -i inventory-example/production tests/inventory-example.yml
+ansible-playbook -i inventory-example/production tests/inventory-example.yml || fail "example inventory"
 
 stage "ansible-test sanity"
-bash tests/sanity.sh
+bash tests/sanity.sh || fail "ansible-test sanity"
 
 stage "collection artifact"
-rm -rf .cache/build && mkdir -p .cache/build
-ansible-galaxy collection build --output-path .cache/build . >/dev/null
-artifact=$(ls .cache/build/tgproxy-stealth-*.tar.gz)
-leaked=$(tar -tzf "$artifact" | grep -E '^(molecule|tests|\.ci|\.config|\.cache|\.hypothesis|\.pytest_cache)/' || true)
-[ -z "$leaked" ] || { echo "test bed files in $artifact:"; echo "$leaked"; exit 1; }
-echo "$artifact: $(tar -tzf "$artifact" | wc -l) files, no test bed files"
+artifact_check() {
+  rm -rf .cache/build && mkdir -p .cache/build
+  ansible-galaxy collection build --output-path .cache/build . >/dev/null || return 1
+  local artifact leaked
+  artifact=$(ls .cache/build/tgproxy-stealth-*.tar.gz)
+  leaked=$(tar -tzf "$artifact" | grep -E '^(molecule|tests|\.ci|\.config|\.cache|\.hypothesis|\.pytest_cache)/' || true)
+  [ -z "$leaked" ] || { echo "test bed files in $artifact:"; echo "$leaked"; return 1; }
+  echo "$artifact: $(tar -tzf "$artifact" | wc -l) files, no test bed files"
+}
+artifact_check || fail "collection artifact"
 
 stage "molecule"
 # (molecule/benchmark is the capacity benchmark's host: tests/benchmark/run.sh)
@@ -69,12 +78,18 @@ rm -rf "$collections/stealth"
 ln -s "$PWD" "$collections/stealth"
 logs=.cache/molecule-logs
 rm -rf "$logs" && mkdir -p "$logs"
+# a lane goes on with its next scenario after a failure; each failure is
+# recorded in $logs/failed
 run_lane() {
   local s
   for s in "$@"; do
     printf '=== molecule test -s %s (t=%ds)\n' "$s" $((SECONDS - t0))
-    molecule test -s "$s" > "$logs/$s.log" 2>&1 || { echo "FAILED: molecule test -s $s"; return 1; }
-    printf '=== passed: %s (t=%ds)\n' "$s" $((SECONDS - t0))
+    if molecule test -s "$s" > "$logs/$s.log" 2>&1; then
+      printf '=== passed: %s (t=%ds)\n' "$s" $((SECONDS - t0))
+    else
+      printf '=== FAILED: %s (t=%ds)\n' "$s" $((SECONDS - t0))
+      echo "$s" >> "$logs/failed"
+    fi
   done
 }
 declare -a pids
@@ -85,23 +100,29 @@ for ((i = 0; i < lanes; i++)); do
   run_lane ${lane_list[i]} > "$logs/lane$i.log" 2>&1 &
   pids[i]=$!
 done
-failed=0
-for i in "${!pids[@]}"; do wait "${pids[i]}" || failed=1; done
+for i in "${!pids[@]}"; do wait "${pids[i]}" || fail "molecule lane $i (the lane itself, see $logs/lane$i.log)"; done
 for i in "${!pids[@]}"; do echo "--- lane $i"; cat "$logs/lane$i.log"; done
 for s in $scenarios; do
   [ -f "$logs/$s.log" ] || continue
   stage "molecule test -s $s (log)"
   cat "$logs/$s.log"
 done
-[ "$failed" -eq 0 ] || { echo "a molecule scenario failed (logs above, and in $logs)"; exit 1; }
+if [ -f "$logs/failed" ]; then
+  while read -r s; do fail "molecule test -s $s (log above, and $logs/$s.log)"; done < "$logs/failed"
+fi
 
 stage "egress guard"
 rejected=$(bash tests/testbed/egress-guard.sh count)
 echo "packets from test containers rejected by the egress guard: $rejected"
-[ "$rejected" -eq 0 ] || {
+if [ "$rejected" -ne 0 ]; then
   echo "something in the test bed tried to reach the outside:"
   bash tests/testbed/egress-guard.sh show
-  exit 1
-}
+  fail "egress guard ($rejected packets)"
+fi
 
+if [ ${#failures[@]} -gt 0 ]; then
+  stage "FAILED (${#failures[@]})"
+  printf '  - %s\n' "${failures[@]}"
+  exit 1
+fi
 stage "done"

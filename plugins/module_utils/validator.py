@@ -290,11 +290,12 @@ CHECKS = {
                      "it gets a closed connection.",
                      "List only IPv4 listeners in router.listen (e.g. [\"0.0.0.0:443\"]), or set "
                      "router.transparent: false."),
-    "TGP209": _check(ERROR, "sslh transparent mode with a backend that is not this host's IPv4 address.",
-                     "Replies come back through sslh only on this host (policy routing of sslh's connections): "
-                     "a backend elsewhere, or on IPv6, answers the client directly or not at all.",
-                     "Point router.backends.<name>.address at 127.0.0.1 (or public_ipv4) and bind the service "
-                     "there, or set router.transparent: false."),
+    "TGP209": _check(ERROR, "sslh transparent mode with a backend that is not on IPv4 loopback.",
+                     "The backends' replies come back to sslh by one policy route, for packets from 127.0.0.0/8 "
+                     "(which can never leave the host, so nothing else is rerouted): a backend elsewhere, on "
+                     "IPv6 or on a public address of this host answers the client directly or not at all.",
+                     "Point router.backends.<name>.address at 127.0.0.1 and have the service listen there (or "
+                     "on 0.0.0.0), or set router.transparent: false."),
     # -- listeners and exposure ------------------------------------------------
     "TGP301": _check(ERROR, "mtg reachable from the internet behind an SNI router.",
                      "mtg answers on its own port, bypassing the router: a scan finds a FakeTLS endpoint "
@@ -1495,7 +1496,7 @@ def _check_router(doc, facts, add):
 
 
 def _check_transparent(doc, router, add):
-    """sslh's transparent mode: IPv4 listeners, backends on this host over IPv4."""
+    """sslh's transparent mode: IPv4 listeners, backends on IPv4 loopback."""
     if router["kind"] != "sslh":
         add("TGP207", ["router.transparent", "router.kind"],
             "router.transparent is on for %s." % router["kind"])
@@ -1507,7 +1508,8 @@ def _check_transparent(doc, router, add):
     for name in sorted(router["backends"]):
         parsed = _split_raw(router["backends"][name]["address"])
         addrs = _dest_addrs(doc, parsed[0]) if parsed else []
-        if not addrs or any(family != 4 or not local for family, addr, local in addrs):
+        if not addrs or any(family != 4 or not _ip(addr) or not _ip(addr).is_loopback
+                            for family, addr, _local in addrs):
             add("TGP209", ["router.backends.%s.address" % name, "router.transparent"],
                 "sslh is transparent and backend %s is %s." % (name, router["backends"][name]["address"]))
 

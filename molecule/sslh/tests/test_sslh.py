@@ -19,7 +19,8 @@ from testbed_helpers import DOMAIN, assert_ssh_through_443, converge, host_ip, p
 SCENARIO = "sslh"
 SNAPSHOT = ("sha256sum /etc/sslh/sslh.cfg /etc/systemd/system/sslh.service.d/tgproxy.conf; systemctl show sslh -p MainPID;"
             # the transparent mode's state (debian13 has it, debian12 not)
-            "ip -4 rule; cat /proc/sys/net/ipv4/conf/all/route_localnet; systemctl is-active tgproxy-sslh-transparent "
+            "ip -4 rule; ip -4 route show table all; cat /proc/sys/net/ipv4/conf/*/route_localnet; "
+            "systemctl is-active tgproxy-sslh-transparent "
             "|| true; ls /etc/sslh")
 
 
@@ -91,9 +92,9 @@ def test_with_mtg_stopped_other_names_still_get_the_website(host, pebble_root):
     ("a config sslh cannot parse", ["sslh_timeout=0"], "[sslh_timeout]"),
     ("a flavour this sslh lacks", ["sslh_flavour=threads"], "[sslh_flavour]"),
     ("transparent mode on [::]", ['{"tgproxy_router": {"transparent": true}}'], "TGP208"),
-    ("a transparent mark outside its mask",
-     ['{"tgproxy_router": {"transparent": true, "listen": ["0.0.0.0:443"]}, "sslh_transparent_mark": 16}'],
-     "[sslh_transparent_mark"),
+    ("a variable of an earlier version (the netfilter mark), named, not ignored",
+     ['{"tgproxy_router": {"transparent": true, "listen": ["0.0.0.0:443"]}, "sslh_transparent_mark": 1}'],
+     "[sslh_transparent_mark]"),
 ])
 def test_bad_input_leaves_the_running_router_alone(host, case, extra, expected):
     before = host.check_output(SNAPSHOT)

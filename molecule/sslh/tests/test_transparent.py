@@ -1,13 +1,16 @@
 """sslh's transparent mode (debian13) next to the default mode (debian12).
 
 Transparent: the backends (mtg, Caddy, sshd) see the client's own address and
-port; a unit of its own loads the marks, the policy route and route_localnet,
-and loopback stays unreachable from outside. Default: the backends see
-127.0.0.1 and none of that is on the host.
+port; a unit of its own adds one policy rule (packets this host sends from
+127.0.0.0/8 go to a table whose default route is local) and route_localnet
+stays 0, so loopback is unreachable from outside whatever happens to the
+firewall. Default: the backends see 127.0.0.1 and none of that is on the host.
 """
 
 import json
 import os
+import random
+import shlex
 import socket
 import ssl
 import subprocess
@@ -89,26 +92,48 @@ def tls_to_the_website(host):
     return ctx.wrap_socket(raw, server_hostname="www.example.net")
 
 
+RULE = "from 127.0.0.0/8 iif lo lookup %d"
+# every route_localnet of the host (all, default and each interface)
+LOCALNET = "cat /proc/sys/net/ipv4/conf/*/route_localnet | sort -u | tr '\\n' ' '"
+
+
+def policy_rules(host):
+    """The host's IPv4 policy rules other than the kernel's three."""
+    return [line.split(":", 1)[1].strip() for line in host.check_output("ip -4 rule").splitlines()
+            if line.split(":", 1)[1].strip() not in ("from all lookup local", "from all lookup main",
+                                                      "from all lookup default")]
+
+
+def route_localnet(host):
+    return host.check_output(LOCALNET).split()
+
+
+def settled(host, seconds=30):
+    """True once systemd has no queued job (every start/stop/reload that was asked has finished)."""
+    return wait_for(lambda: host.check_output("systemctl list-jobs --no-legend | wc -l").strip() == "0", seconds)
+
+
 def test_only_the_transparent_host_carries_the_mode(host):
     cfg = host.file("/etc/sslh/sslh.cfg").content_string
-    rules = host.run("nft list table ip tgproxy_sslh")
-    localnet = host.file("/proc/sys/net/ipv4/conf/all/route_localnet").content_string.strip()
     caps = host.check_output("grep CapAmb /proc/$(systemctl show sslh -p MainPID --value)/status")
     net_raw = int(caps.split()[1], 16) & (1 << 13)
+    # no netfilter table of ours (an earlier version loaded one), no route_localnet anywhere
+    assert host.run("command -v nft && nft list table ip tgproxy_sslh").rc != 0
+    assert not host.file("/etc/sslh/tgproxy-transparent.nft").exists
+    assert route_localnet(host) == ["0"]
     if transparent(host):
         assert "transparent: true;" in cfg
         assert host.service(UNIT).is_running and host.service(UNIT).is_enabled
-        assert rules.rc == 0 and 'skuid' in rules.stdout and "127.0.0.0/8" in rules.stdout, rules.stdout
-        assert "fwmark 0x1/0xf lookup 100" in host.check_output("ip -4 rule")
-        assert "local default dev lo" in host.check_output("ip -4 route show table 100")
-        assert localnet == "1" and net_raw
+        assert policy_rules(host) == [RULE % 100]
+        assert host.check_output("ip -4 route show table 100") == "local default dev lo scope host"
+        assert net_raw
         # IPv4 only (TGP208): no [::]:443
         assert host.check_output("ss -Htln sport = :443 | awk '{print $4}'").split() == ["0.0.0.0:443"]
     else:
         assert "transparent: false;" in cfg
-        assert rules.rc != 0 and not host.file("/etc/systemd/system/%s.service" % UNIT).exists
-        assert "fwmark" not in host.check_output("ip -4 rule")
-        assert localnet == "0" and not net_raw
+        assert not host.file("/etc/systemd/system/%s.service" % UNIT).exists
+        assert policy_rules(host) == []
+        assert not net_raw
 
 
 def test_backends_see_the_clients_own_address_only_in_transparent_mode(host):
@@ -152,8 +177,10 @@ def test_sshd_logs_the_clients_own_address_only_in_transparent_mode(host, tmp_pa
 
 
 def test_loopback_stays_unreachable_from_outside(host):
-    """A SYN to 127.0.0.1 that arrives on an interface gets no answer. In transparent mode route_localnet is on
-    and the unit's raw-table rule drops it; without that rule the same SYN is answered (the exposure is real)."""
+    """A SYN to 127.0.0.1 that arrives on an interface gets no answer: route_localnet is 0, so the kernel drops it
+    as a martian. The probe is not blind: with route_localnet turned on by hand the same SYN is answered on the
+    host without the mode; on the transparent host it is still not, as the policy rule sends every reply from
+    127.0.0.0/8 back into the host (a second barrier)."""
     # a veth pair inside the host: frames sent into tgpt1 arrive on tgpt0 from outside (iif != lo), as from a
     # neighbour on the LAN (frames to 127.0.0.1 from another container never cross the test bed's bridge)
     host.run_expect([0], "ip link add tgpt0 type veth peer name tgpt1 && ip addr add %s/30 dev tgpt0 && "
@@ -169,30 +196,23 @@ def test_loopback_stays_unreachable_from_outside(host):
             assert proc.returncode == 0, proc.stderr
             return int(proc.stdout.strip())
 
-        def dropped():
-            out = host.run("nft list chain ip tgproxy_sslh prerouting").stdout
-            return int(out.split("counter packets ")[1].split()[0]) if "counter packets" in out else 0
-
         # the probe works: sshd's wildcard socket answers on that interface
         assert answers(VETH, 22) >= 1
-        before = dropped()
+        assert route_localnet(host) == ["0"]
         # Caddy's TLS listener and mtg's stats listen on 127.0.0.1 only
         assert answers("127.0.0.1", 8443) == 0
         assert answers("127.0.0.1", 3129) == 0
-        if transparent(host):
-            assert dropped() - before >= 6
-            host.run_expect([0], "nft delete table ip tgproxy_sslh")
-            try:
-                assert answers("127.0.0.1", 8443) >= 1, "route_localnet without the rules should answer"
-            finally:
-                host.run_expect([0], "systemctl restart %s" % UNIT)
-            assert answers("127.0.0.1", 8443) == 0
+        host.run_expect([0], "sysctl -q -w net.ipv4.conf.all.route_localnet=1")
+        try:
+            if transparent(host):
+                assert answers("127.0.0.1", 8443) == 0, "a reply from loopback left the host"
+            else:
+                assert answers("127.0.0.1", 8443) >= 1, "route_localnet on should expose loopback (probe blind?)"
+        finally:
+            host.run_expect([0], "sysctl -q -w net.ipv4.conf.all.route_localnet=0")
+        assert answers("127.0.0.1", 8443) == 0
     finally:
         host.run("ip link del tgpt0")
-
-
-def fwmark_rules(host):
-    return [line.split(":", 1)[1].strip() for line in host.check_output("ip -4 rule").splitlines() if "fwmark" in line]
 
 
 def mtg_sees_the_client(host, own_address=True):
@@ -210,18 +230,118 @@ def mtg_sees_the_client(host, own_address=True):
         session.close()
 
 
-def test_a_new_mark_then_mode_off_then_on_leave_nothing_behind(host):
-    """Another mark and table replace the old rule and route (the unit stops as it was loaded first); turning
-    the mode off removes the unit, the table, the rule, the route and route_localnet; on again restores it."""
+# the operator's own firewall (Debian's nftables.service, whose ruleset starts with "flush ruleset"), hammered
+HAMMER = [
+    "systemctl restart nftables",
+    "systemctl reload nftables",
+    "systemctl reload nftables; systemctl reload nftables; systemctl reload nftables",
+    "nft flush ruleset",
+    "systemctl stop nftables; systemctl start nftables",
+    # concurrent with a start of our unit
+    "systemctl restart %(unit)s & systemctl reload nftables & systemctl restart nftables & wait",
+    "systemctl reload nftables & systemctl restart %(unit)s & wait; systemctl reload nftables",
+    "systemctl restart --no-block nftables; systemctl restart --no-block %(unit)s; systemctl reload nftables",
+    "systemctl stop %(unit)s; systemctl reload nftables & systemctl start %(unit)s & wait",
+    "systemctl restart %(unit)s & systemctl restart %(unit)s & nft flush ruleset & wait",
+]
+# a sample every few milliseconds until /run/tgp-sampler.stop exists (at most 20,000 samples):
+# the route_localnet values, then whether our rule and route are there
+SAMPLER = ("n=0; while [ ! -e /run/tgp-sampler.stop ] && [ $n -lt 20000 ]; do n=$((n+1)); "
+           "echo \"$(%s)| $(ip -4 rule | grep -c 'from 127.0.0.0/8 iif lo lookup 100')"
+           " $(ip -4 route show table 100 | grep -c 'local default')\"; done > /run/tgp-sampler.log" % LOCALNET)
+
+
+@pytest.fixture()
+def nftables(host):
+    """The operator's firewall: Debian's nftables with its stock /etc/nftables.conf, started."""
+    if host.run("command -v nft").rc != 0:
+        host.run_expect([0], "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nftables")
+    host.run_expect([0], "systemctl start nftables")
+    yield
+    host.run_expect([0], "systemctl stop nftables")
+
+
+def test_the_mode_holds_under_any_order_of_firewall_reloads_and_unit_starts(host, nftables):
+    """Firewall restarts, reloads, flushes and stops, back to back and concurrent with starts of our unit: at every
+    sample route_localnet is 0 (loopback never reachable from outside); after each round settles, the rule and
+    the route are there exactly once and mtg sees the client's own address."""
+    if not transparent(host):
+        pytest.skip("the transparent host only")
+    assert policy_rules(host) == [RULE % 100]
+    host.run_expect([0], "rm -f /run/tgp-sampler.stop /run/tgp-sampler.log && printf '%%s\\n' %s > /run/tgp-sampler.sh"
+                    % shlex.quote(SAMPLER))
+    # a script file: systemd-run would expand the $ of a command line itself
+    host.run_expect([0], "systemd-run --unit tgp-sampler --collect sh /run/tgp-sampler.sh")
+    rounds = HAMMER * 3
+    random.Random(18).shuffle(rounds)
+    try:
+        for i, action in enumerate(rounds):
+            host.run_expect([0], "sh -c %s" % shlex.quote(action % {"unit": UNIT}))
+            assert settled(host), (i, action, host.check_output("systemctl list-jobs"))
+            assert host.service(UNIT).is_running, (i, action)
+            assert policy_rules(host) == [RULE % 100], (i, action)
+            assert host.check_output("ip -4 route show table 100") == "local default dev lo scope host", (i, action)
+            if i % 3 == 0:
+                assert mtg_sees_the_client(host), (i, action)
+    finally:
+        host.run("touch /run/tgp-sampler.stop")
+        assert wait_for(lambda: host.run("systemctl is-active tgp-sampler").rc != 0, 20)
+    samples = host.file("/run/tgp-sampler.log").content_string.splitlines()
+    assert len(samples) >= 200, len(samples)
+    localnet = [s.split("|")[0].split() for s in samples]
+    assert all(values == ["0"] for values in localnet), [s for s in samples if s.split("|")[0].split() != ["0"]][:5]
+    # the rule did go away and come back during the unit's restarts: the sampler saw the rounds
+    assert any(s.split("|")[1].split() != ["1", "1"] for s in samples), "the sampler saw no restart of the unit"
+    assert mtg_sees_the_client(host)
+
+
+# The unit and the rules an earlier version of the role installed (netfilter marks and route_localnet): a host
+# upgraded from it must end with route_localnet 0 and none of it left.
+EARLIER_UNIT = """[Unit]
+Description=sslh transparent mode (an earlier version of the role)
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/nft -f /etc/sslh/tgproxy-transparent.nft
+ExecStart=/usr/sbin/ip -4 rule add fwmark 0x1/0xf lookup 100
+ExecStart=/usr/sbin/sysctl -q -w net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.default.route_localnet=1
+ExecStop=/usr/sbin/sysctl -q -w net.ipv4.conf.all.route_localnet=0 net.ipv4.conf.default.route_localnet=0
+ExecStop=-/usr/sbin/ip -4 rule del fwmark 0x1/0xf lookup 100
+ExecStop=-/usr/sbin/nft delete table ip tgproxy_sslh
+[Install]
+WantedBy=multi-user.target
+"""
+EARLIER_RULES = """table ip tgproxy_sslh {
+	chain prerouting {
+		type filter hook prerouting priority raw; policy accept;
+		iifname != "lo" ip daddr 127.0.0.0/8 counter drop
+	}
+}
+"""
+
+
+def test_upgrade_then_another_table_then_mode_off_then_on_leave_nothing_behind(host, nftables):
+    """A host in the earlier version's state converges to the policy rule alone (route_localnet 0, no table, no
+    fwmark rule, no rules file); another table replaces the rule (the unit stops as it was loaded first); turning
+    the mode off removes the unit, the rule and the route; on again restores them."""
     if not transparent(host):
         pytest.skip("the transparent host only")
     router = host.ansible.get_variables()["tgproxy_router"]
     name = host.backend.get_hostname()
-    moved = ["sslh_transparent_mark=2", "sslh_transparent_route_table=101"]
+    unit_file = "/etc/systemd/system/%s.service" % UNIT
+    host.run_expect([0], "systemctl stop %s" % UNIT)
+    host.run_expect([0], "printf %%s %s > %s && printf %%s %s > /etc/sslh/tgproxy-transparent.nft && "
+                         "systemctl daemon-reload && systemctl restart %s"
+                    % (shlex.quote(EARLIER_UNIT), unit_file, shlex.quote(EARLIER_RULES), UNIT))
+    assert "1" in route_localnet(host) and "fwmark 0x1/0xf lookup 100" in host.check_output("ip -4 rule")
+    moved = ["sslh_transparent_route_table=101"]
     try:
         proc = converge(SCENARIO, name, moved)
         assert proc.returncode == 0, proc.stdout[-3000:]
-        assert fwmark_rules(host) == ["from all fwmark 0x2/0xf lookup 101"]
+        assert route_localnet(host) == ["0"]
+        assert host.run("nft list table ip tgproxy_sslh").rc != 0
+        assert not host.file("/etc/sslh/tgproxy-transparent.nft").exists
+        assert policy_rules(host) == [RULE % 101]
         assert host.check_output("ip -4 route show table 100") == ""
         assert "local default dev lo" in host.check_output("ip -4 route show table 101")
         assert mtg_sees_the_client(host)
@@ -229,35 +349,13 @@ def test_a_new_mark_then_mode_off_then_on_leave_nothing_behind(host):
         proc = converge(SCENARIO, name, moved + [json.dumps({"tgproxy_router": dict(router, transparent=False)})])
         assert proc.returncode == 0, proc.stdout[-3000:]
         assert "transparent: false;" in host.file("/etc/sslh/sslh.cfg").content_string
-        assert not host.file("/etc/systemd/system/%s.service" % UNIT).exists
-        assert not host.file("/etc/sslh/tgproxy-transparent.nft").exists
-        assert host.run("nft list table ip tgproxy_sslh").rc != 0
-        assert fwmark_rules(host) == []
+        assert not host.file(unit_file).exists
+        assert policy_rules(host) == []
         assert host.check_output("ip -4 route show table 101") == ""
-        assert host.file("/proc/sys/net/ipv4/conf/all/route_localnet").content_string.strip() == "0"
+        assert route_localnet(host) == ["0"]
         assert mtg_sees_the_client(host, own_address=False)
     finally:
         proc = converge(SCENARIO, name, [])
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert fwmark_rules(host) == ["from all fwmark 0x1/0xf lookup 100"]
+    assert policy_rules(host) == [RULE % 100]
     assert mtg_sees_the_client(host)
-
-
-def test_the_mode_survives_nftables_service_flushing_the_ruleset(host):
-    """Debian's /etc/nftables.conf starts with "flush ruleset": the unit reloads after it, stops with it
-    (route_localnet back to 0, never on without the loopback rules) and starts with it."""
-    if not transparent(host):
-        pytest.skip("the transparent host only")
-
-    host.run_expect([0], "systemctl restart nftables")
-    assert host.run("nft list table ip tgproxy_sslh").rc == 0 and mtg_sees_the_client(host)
-    host.run_expect([0], "systemctl reload nftables")
-    assert host.run("nft list table ip tgproxy_sslh").rc == 0 and mtg_sees_the_client(host)
-    host.run_expect([0], "systemctl stop nftables")
-    try:
-        assert not host.service(UNIT).is_running
-        assert host.file("/proc/sys/net/ipv4/conf/all/route_localnet").content_string.strip() == "0"
-    finally:
-        host.run_expect([0], "systemctl start nftables")
-    # pulled in by nftables.service (WantedBy), right after it
-    assert wait_for(lambda: host.service(UNIT).is_running) and mtg_sees_the_client(host)
