@@ -11,19 +11,28 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
-from router_tests import listeners  # noqa: E402
-from testbed_helpers import DOMAIN, assert_ssh_through_443, converge, doctor, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+from router_tests import listeners, main_pid  # noqa: E402
+from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
+    DOMAIN, assert_ssh_through_443, child_pids, converge, count_lines, doctor, host_ip, pebble_root, reloaded, wait_for)
 
 SCENARIO = "haproxy"
+JOURNAL = "journalctl -u haproxy --no-pager -o cat"
 SNAPSHOT = ("sha256sum /etc/haproxy/haproxy.cfg /etc/sysctl.d/90-tgproxy.conf; cat /proc/sys/net/core/somaxconn;"
             " systemctl show haproxy -p MainPID -p ActiveEnterTimestamp")
+
+
+def mtg_servers_up(host):
+    """Servers of the mtg backend that HAProxy's health checks count as usable (its Prometheus exporter)."""
+    metric = 'haproxy_backend_active_servers{proxy="mtg"}'
+    return int(host.check_output("curl -fsS http://127.0.0.1:8405/metrics | grep -F '%s '" % metric).split()[-1])
 
 
 @pytest.fixture()
 def router():
     return {"scenario": SCENARIO, "unit": "haproxy", "config": "/etc/haproxy/haproxy.cfg",
             "change": ["haproxy_inspect_delay=4s"], "changed_text": "inspect-delay 4s",
-            "reload_handler": "RUNNING HANDLER [tgproxy.stealth.haproxy : Reload haproxy]"}
+            "reload_handler": "RUNNING HANDLER [tgproxy.stealth.haproxy : Reload haproxy]",
+            "mtg_servers_up": mtg_servers_up}
 
 
 def test_listeners_and_bind_addresses(host):
@@ -46,9 +55,13 @@ def test_router_config_never_terminates_tls(host):
 
 def test_router_logs_the_routed_sni(host):
     controller_ip = host.check_output("ip route show default").split()[2]
+    logged = {sni: count_lines(host, JOURNAL, "sni=" + sni) for sni in ("other.example.net", DOMAIN)}
     for sni in ("other.example.net", DOMAIN):
         subprocess.run(["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-servername", sni],
                        input="", capture_output=True, text=True, timeout=20, check=False)
+    # HAProxy logs a session once both its sides have closed, after the client is gone, and the journal takes
+    # the line in after that
+    wait_for(lambda: all(count_lines(host, JOURNAL, "sni=" + sni) > n for sni, n in logged.items()))
     journal = host.check_output("journalctl -u haproxy --no-pager -n 200")
     assert re.search(r"%s:\d+ .* tls_in web/web .* sni=other.example.net" % re.escape(controller_ip), journal), journal[-2000:]
     assert re.search(r"%s:\d+ .* tls_in mtg/mtg .* sni=%s" % (re.escape(controller_ip), re.escape(DOMAIN)), journal)
@@ -87,9 +100,12 @@ def test_doctor_fails_on_a_router_with_a_proxy_mismatch(host):
     past the validator, which rejects this as TGP102). Every client routed to the web server now hangs or is
     dropped; the doctor fails on those probes and names tgproxy_proxy_protocol."""
     cfg = "/etc/haproxy/haproxy.cfg"
+    workers = child_pids(host, main_pid(host, "haproxy"))
     host.run_expect([0], r"sed -i '/^backend web$/,/^$/s/ send-proxy-v2//' %s && haproxy -c -q -f %s"
                     r" && systemctl reload haproxy" % (cfg, cfg))
     try:
+        # the reload only signals the master: wait for the new workers to be the ones that accept
+        wait_for(lambda: reloaded(host, 443, workers))
         assert "server web 127.0.0.1:8443 check" in host.file(cfg).content_string
         proc, text, rows = doctor(host.backend.get_hostname())
     finally:

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
-from testbed_helpers import EPHEMERAL, PROJECT, assert_doctor_passes, host_ip, run_playbook  # noqa: E402
+from testbed_helpers import EPHEMERAL, PROJECT, assert_doctor_passes, host_ip, run_playbook, wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "testbed"))
 import migration_load  # noqa: E402  pylint: disable=wrong-import-position
@@ -218,8 +218,14 @@ def test_a_restart_comes_back_in_the_new_topology(host):
             break
         time.sleep(2)
     assert states == ["active", "active", "active", "inactive"], dict(zip(units, states))
-    listening = subprocess.run(["docker", "exec", name(host), "ss", "-Htln"], capture_output=True, text=True,
-                               check=True).stdout.split()
+
+    def listeners():
+        return subprocess.run(["docker", "exec", name(host), "ss", "-Htln"], capture_output=True, text=True,
+                              check=True).stdout.split()
+    # mtg-routed is Type=simple: active once started, listening a moment later (HAProxy and Caddy tell systemd
+    # they are ready once they listen)
+    wait_for(lambda: "127.0.0.1:3128" in listeners())
+    listening = listeners()
     assert "0.0.0.0:443" in listening and "[::]:443" in listening and "127.0.0.1:3128" in listening
     # nothing to do, and the final FakeTLS check through :443 passes
     proc = run_playbook(MIGRATE, name(host), [TARGET], **JSON)

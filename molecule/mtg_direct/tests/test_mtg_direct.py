@@ -17,7 +17,7 @@ import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 
 sys.path.insert(0, os.path.join(PROJECT, "molecule", "resources", "tests"))
 
-from testbed_helpers import DOMAIN, assert_doctor_passes, doctor, leaf_certificate, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+from testbed_helpers import DOMAIN, assert_doctor_passes, doctor, leaf_certificate, pebble_root, wait_for  # noqa: E402,F401  pylint: disable=unused-import
 
 
 def _secret(host):
@@ -132,6 +132,8 @@ def test_bytes_reach_the_dc_simulator_and_come_back(host):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["ok"] is True and summary["received"] == summary["sent"] >= 65536
+    # the simulator wrote its line before it echoed; the journal takes it in on its own time
+    wait_for(lambda: _dc_handshakes(host) > before)
     after = _dc_handshakes(host)
     assert after == before + 1
 

@@ -10,10 +10,13 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
 
-from testbed_helpers import DOMAIN, assert_doctor_passes, converge, host_ip, leaf_certificate, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
+    DOMAIN, assert_doctor_passes, child_pids, converge, count_lines, host_ip, leaf_certificate, pebble_root, reloaded,
+    wait_for)
 
 SCENARIO = "nginx_acme"
 CERT_DIR = "/var/lib/acme.sh/%s_ecc" % DOMAIN
+ACCESS_LOG = "/var/log/nginx/tgproxy-web.access.log"
 SNAPSHOT = (
     "sha256sum /etc/nginx/sites-available/tgproxy-web.conf /etc/ssl/tgproxy/*.pem /etc/systemd/system/acme-sh-renew.*"
     " %s/fullchain.cer; systemctl show nginx -p MainPID -p ActiveEnterTimestamp" % CERT_DIR
@@ -98,12 +101,15 @@ def test_site_certificate_issued_by_the_acme_ca(host, pebble_root):
 
 def test_web_backend_sees_the_real_client_address(host):
     controller_ip = host.check_output("ip route show default").split()[2]
+    logged = count_lines(host, "cat " + ACCESS_LOG, "probe=client-address")
     page = subprocess.run(
         ["curl", "-sk", "--max-time", "10", "--resolve", "%s:443:%s" % (DOMAIN, host_ip(host)),
          "https://%s/?probe=client-address" % DOMAIN],
         capture_output=True, text=True, timeout=20, check=False,
     )
     assert page.returncode == 0
+    # nginx logs a request after it has sent the response (on a kept-alive connection, before the client closes)
+    wait_for(lambda: count_lines(host, "cat " + ACCESS_LOG, "probe=client-address") > logged)
     lines = [line for line in host.check_output("tail -n 50 /var/log/nginx/tgproxy-web.access.log").splitlines()
              if "probe=client-address" in line]
     assert lines and lines[-1].startswith(controller_ip + " "), lines
@@ -147,6 +153,7 @@ def test_forced_renewal_reloads_nginx_without_dropping_an_open_connection(host):
     size = 40 * 1024 * 1024
     host.run_expect([0], "head -c %d /dev/urandom > /var/www/site/big.bin" % size)
     before_serial, before_pid = _serial(host), _nginx_pid(host)
+    workers = child_pids(host, before_pid)
     site = host.file("/etc/nginx/sites-available/tgproxy-web.conf").content_string
     # straight to nginx's TLS listener (HTTP/2 where it is on), with the PROXY
     # header it expects; slow enough for the download to span the renewal
@@ -158,6 +165,8 @@ def test_forced_renewal_reloads_nginx_without_dropping_an_open_connection(host):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
+        # the download's connection is open before the renewal starts (docker exec and the handshake take time)
+        wait_for(lambda: '"curl"' in host.check_output("ss -Htnp state established '( dport = :8443 )'"))
         time.sleep(1.5)
         renew = host.run(_renew_argv(host))
         assert renew.rc == 0, renew.stdout + renew.stderr
@@ -170,6 +179,8 @@ def test_forced_renewal_reloads_nginx_without_dropping_an_open_connection(host):
         host.run("rm -f /var/www/site/big.bin")
     assert download.returncode == 0, err + host.run("tail -n 5 /var/log/nginx/error.log").stdout
     assert out.split()[-1] == str(size)
+    # systemctl reload only signals the master: wait for the new workers to be the ones that accept
+    wait_for(lambda: reloaded(host, 8443, workers))
     assert _serial(host) != before_serial
     # reloaded, not restarted
     assert _nginx_pid(host) == before_pid

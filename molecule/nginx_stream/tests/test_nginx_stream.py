@@ -12,13 +12,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 from router_tests import listeners, web_backend  # noqa: E402
-from testbed_helpers import DOMAIN, PROJECT, converge, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+from testbed_helpers import DOMAIN, PROJECT, converge, count_lines, host_ip, pebble_root, wait_for  # noqa: E402,F401  pylint: disable=unused-import
 
 sys.path.insert(0, os.path.join(PROJECT, "plugins", "module_utils"))
 import tuning  # noqa: E402  (stdlib-only module_utils, imported by path)
 
 SCENARIO = "nginx_stream"
 STREAM = "/etc/nginx/modules-enabled/90-tgproxy-stream.conf"
+STREAM_LOG = "/var/log/nginx/tgproxy-stream.log"
 CAPACITY = 6000  # tgproxy_capacity.connections in molecule.yml
 SNAPSHOT = ("sha256sum /etc/nginx/nginx.conf /etc/nginx/modules-enabled/90-tgproxy-stream.conf /etc/nginx/sites-available/*;"
             " systemctl show nginx -p MainPID -p ActiveEnterTimestamp")
@@ -28,7 +29,10 @@ SNAPSHOT = ("sha256sum /etc/nginx/nginx.conf /etc/nginx/modules-enabled/90-tgpro
 def router():
     return {"scenario": SCENARIO, "unit": "nginx", "config": STREAM,
             "change": ["nginx_stream_preread_timeout=4s"], "changed_text": "preread_timeout 4s;",
-            "reload_handler": "RUNNING HANDLER [tgproxy.stealth.nginx_stream : Reload nginx stream]"}
+            "reload_handler": "RUNNING HANDLER [tgproxy.stealth.nginx_stream : Reload nginx stream]",
+            # an upstream that refused a connection is skipped for fail_timeout (10 s, nginx's default: the
+            # template sets none), on nginx's one-second clock
+            "failed_upstream_skip_s": 12}
 
 
 def test_listeners_and_bind_addresses(host):
@@ -53,9 +57,12 @@ def test_one_nginx_two_contexts_in_separate_files(host):
 
 def test_router_logs_the_routed_sni(host):
     controller_ip = host.check_output("ip route show default").split()[2]
+    logged = {sni: count_lines(host, "cat " + STREAM_LOG, "sni=%s " % sni) for sni in ("other.example.net", DOMAIN)}
     for sni in ("other.example.net", DOMAIN):
         subprocess.run(["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-servername", sni],
                        input="", capture_output=True, text=True, timeout=20, check=False)
+    # nginx logs a session when it ends, once it has seen the client close (after openssl has exited)
+    wait_for(lambda: all(count_lines(host, "cat " + STREAM_LOG, "sni=%s " % sni) > n for sni, n in logged.items()))
     log = host.check_output("tail -n 50 /var/log/nginx/tgproxy-stream.log")
     assert re.search(r"^%s .* sni=other.example.net upstream=127.0.0.1:8443$" % re.escape(controller_ip), log, re.M), log
     assert re.search(r"^%s .* sni=%s upstream=127.0.0.1:3128$" % (re.escape(controller_ip), re.escape(DOMAIN)), log, re.M), log

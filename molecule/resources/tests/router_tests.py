@@ -3,7 +3,10 @@
 A scenario's test module defines a ``router`` fixture (dict): ``scenario``,
 ``unit`` (systemd unit of the router), ``config`` (its file),
 ``change`` (extra vars that change the config) and ``changed_text`` (what the
-file then contains), ``reload_handler`` (the handler's task line).
+file then contains), ``reload_handler`` (the handler's task line); where the
+router keeps a view of mtg's health, ``mtg_servers_up`` (host -> how many mtg
+servers it counts usable) or ``failed_upstream_skip_s`` (how long it skips an
+upstream that refused a connection).
 """
 
 import os
@@ -19,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "plugins", "module_utils"))
 
 import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
-from testbed_helpers import DOMAIN, EPHEMERAL, PROJECT, assert_doctor_passes, converge, host_ip  # noqa: E402
+from testbed_helpers import DOMAIN, EPHEMERAL, PROJECT, assert_doctor_passes, converge, host_ip, wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
 import mtg_echo  # noqa: E402  (the test bed's MTProto client side)
@@ -155,10 +158,24 @@ def test_config_change_reloads_without_dropping_an_open_connection(host, router)
         assert converge(router["scenario"], host.backend.get_hostname(), []).returncode == 0
 
 
-def test_website_still_served_on_443_with_mtg_stopped(host, pebble_root):
+def mtg_routed_again(host, router):
+    """After ``systemctl start mtg``: mtg listens (Type=simple: started is not yet listening) and the router
+    sends the magic SNI to it again, as the tests after this one expect."""
+    assert wait_for(lambda: "127.0.0.1:3128" in listeners(host, "mtg")), listeners(host, "mtg")
+    if "mtg_servers_up" in router:
+        # HAProxy: a health check (rise 1) has seen mtg up
+        assert wait_for(lambda: router["mtg_servers_up"](host) >= 1), "the router still counts mtg down"
+    # nginx: its own clock, no state to read; the last refused connection was before the start
+    time.sleep(router.get("failed_upstream_skip_s", 0))
+
+
+def test_website_still_served_on_443_with_mtg_stopped(host, router, pebble_root):
     host.run_expect([0], "systemctl stop mtg")
     try:
         time.sleep(5)  # the router notices (health checks, failed upstream)
+        if "mtg_servers_up" in router:
+            # HAProxy's health checks (every 2 s, down after 2 failures) have marked mtg down: 5 s can be short
+            wait_for(lambda: router["mtg_servers_up"](host) == 0)
         for sni in (DOMAIN, "other.example.net"):
             proc = subprocess.run(["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-servername", sni,
                                    "-CAfile", pebble_root, "-verify_return_error", "-verify_hostname", DOMAIN, "-brief"],
@@ -166,3 +183,4 @@ def test_website_still_served_on_443_with_mtg_stopped(host, pebble_root):
             assert proc.returncode == 0 and "Verification: OK" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     finally:
         host.run_expect([0], "systemctl start mtg")
+        mtg_routed_again(host, router)

@@ -1,7 +1,10 @@
 """Helpers shared by the Molecule scenarios' testinfra tests (test scaffolding)."""
 
 import os
+import re
+import shlex
 import subprocess
+import time
 
 import pytest
 
@@ -21,6 +24,39 @@ def pebble_root(host, tmp_path_factory):
 
 def host_ip(host):
     return host.check_output("hostname -I").split()[0]
+
+
+def wait_for(predicate, seconds=30, interval=0.5):
+    """Poll predicate until it is true or seconds have passed; its last value. For the state an action reaches
+    only after it returns (a daemon listening, a reload done, a log line written): the caller then asserts once."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def count_lines(host, command, text):
+    """How many lines of a command's output (run on the host) contain text."""
+    return int(host.check_output("%s | grep -cF -- %s || true" % (command, shlex.quote(text))))
+
+
+def child_pids(host, pid):
+    """PIDs of a process's children (a master's workers)."""
+    return set(host.run("ps --ppid %s -o pid=" % pid).stdout.split())
+
+
+def listener_pids(host, port):
+    """PIDs of the processes that hold a listening TCP socket on port (any address)."""
+    return set(re.findall(r"pid=(\d+)", host.check_output("ss -Htlnp 'sport = :%d'" % port)))
+
+
+def reloaded(host, port, old_workers):
+    """A master's reload is done: its listener on port is held, and by none of the workers it had before (they
+    close their listeners when told to stop, once the new workers run the new configuration)."""
+    pids = listener_pids(host, port)
+    return bool(pids) and not pids & old_workers
 
 
 def run_playbook(path, host_name, extra=(), *options, **env):

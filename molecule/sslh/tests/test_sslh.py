@@ -10,11 +10,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 # the router behaviour that does not depend on PROXY protocol or on the router owning :80
 from router_tests import (  # noqa: E402,F401  pylint: disable=unused-import
-    MTProtoSession, main_pid, secret_of, test_doctor_finds_the_proxy_indistinguishable_from_its_website,
+    MTProtoSession, listeners, main_pid, secret_of, test_doctor_finds_the_proxy_indistinguishable_from_its_website,
     test_every_other_client_gets_the_website,
     test_faketls_with_the_secret_through_the_router, test_mtg_listens_on_loopback_only_and_is_not_reachable_from_outside,
     test_verify_playbook_passes)
-from testbed_helpers import DOMAIN, assert_ssh_through_443, converge, host_ip, pebble_root  # noqa: E402,F401  pylint: disable=unused-import
+from testbed_helpers import DOMAIN, assert_ssh_through_443, converge, host_ip, pebble_root, wait_for  # noqa: E402,F401  pylint: disable=unused-import
 
 SCENARIO = "sslh"
 SNAPSHOT = ("sha256sum /etc/sslh/sslh.cfg /etc/systemd/system/sslh.service.d/tgproxy.conf; systemctl show sslh -p MainPID;"
@@ -85,6 +85,8 @@ def test_with_mtg_stopped_other_names_still_get_the_website(host, pebble_root):
             assert (proc.returncode == 0 and "Verification: OK" in out) is served, (sni, out)
     finally:
         host.run_expect([0], "systemctl start mtg")
+        # Type=simple: started is not yet listening (the tests after this one reach mtg through sslh)
+        assert wait_for(lambda: "127.0.0.1:3128" in listeners(host, "mtg")), listeners(host, "mtg")
 
 
 @pytest.mark.parametrize("case,extra,expected", [
