@@ -50,6 +50,11 @@ artifact_check() {
 }
 artifact_check || fail "collection artifact"
 
+stage "installs as documented"
+# the artifact in a clean venv (requirements.txt only) with exactly the
+# declared collections: every playbook by FQCN, ansible-doc of every plugin
+bash tests/install-check.sh "$(ls "$PWD"/.cache/build/tgproxy-stealth-*.tar.gz)" || fail "installs as documented"
+
 stage "molecule"
 # (molecule/benchmark is the capacity benchmark's host: tests/benchmark/run.sh)
 scenarios=${TGP_SCENARIOS:-$(cd molecule && ls -d */ | tr -d / | grep -vx -e resources -e benchmark)}
