@@ -65,3 +65,13 @@ def test_web_and_acme_defaults_follow_the_topology_model():
     assert acme["acme_sh_webroot"] == nginx["nginx_web_acme_webroot"]
     for path in (acme["acme_sh_key_file"], acme["acme_sh_fullchain_file"]):
         assert model.cert_path_problem(path) is None
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_platforms_claimed_are_the_platforms_tested(role):
+    """Role metadata names only what the Molecule scenarios run on (Debian 12 and 13; Ubuntu is untested)."""
+    meta = yaml.safe_load(open(os.path.join(ROOT, "roles", role, "meta", "main.yml")))
+    shared = yaml.safe_load(open(os.path.join(ROOT, ".config", "molecule", "config.yml")))
+    images = sorted(platform["image"] for platform in shared["platforms"])
+    assert images == ["tgproxy-testbed/debian:12", "tgproxy-testbed/debian:13"]
+    assert meta["galaxy_info"]["platforms"] == [{"name": "Debian", "versions": ["bookworm", "trixie"]}]
