@@ -32,6 +32,8 @@ ansible-lint -q || fail "ansible-lint"
 # the example Prometheus configuration and alert rules (docs/monitoring)
 "$TGP_PROMTOOL" check config docs/monitoring/prometheus.yml || fail "promtool check config"
 "$TGP_PROMTOOL" test rules tests/monitoring/tgproxy-rules.test.yml || fail "promtool test rules"
+# changelog fragments lint clean and CHANGELOG.md is what they make
+bash tests/changelog.sh --check || fail "changelog"
 # the example inventory (every topology) passes the validator
 ansible-playbook -i inventory-example/production tests/inventory-example.yml || fail "example inventory"
 

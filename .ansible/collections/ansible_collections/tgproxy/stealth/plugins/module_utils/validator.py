@@ -1,0 +1,1710 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tgproxy.stealth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Topology consistency validator: the whole host's topology, every violation at once.
+
+``validate(topology, resolver=None)`` returns a list of :class:`Finding`
+(code, severity, vars, msg, breaks, fix), sorted by code.  ``CHECKS`` is the
+catalogue of every code with its severity, what it catches, what breaks and
+the fix; the README's "Topology validator" section is the same table for people.
+``normalise(topology)`` returns the topology with every default filled in:
+that is the document the roles read.  Plain Python (no Ansible imports), so
+the module ``topology_validate``, the filters ``tgp_validate`` /
+``tgp_topology_errors`` and the unit tests share it unchanged.  Facts that
+are not specific to validation (ports, versions, secrets) come from
+``topology.py``.
+
+Schema
+======
+
+Variable names in findings are dotted paths into this document
+(``mtg.fronting.proxy_protocol``, ``router.routes[1].value``).  Addresses
+are ``host:port`` or ``[v6]:port``; lists of addresses also accept a single
+string.  Durations are ``1h``, ``90m``, ``3600s``, ``500ms``, ``1h30m`` or a
+bare number of seconds.  Unknown keys are errors (TGP005): a misspelt flag
+would otherwise silently fall back to its default.
+
+::
+
+    kind: mtg_direct            # or sni_router
+    domain: proxy.example.com   # required: fronting domain = SNI = secret's domain
+    public_ipv4: null           # this host's public addresses (optional)
+    public_ipv6: null
+    proxy_protocol: <bool>      # default for every internal hop: true for
+                                # mtg_direct (mtg -> web), false for sni_router
+    mtg:
+      version: "2.2.8"
+      secret: null              # optional; hex or base64url, never echoed
+      bind: "[::]:443"          # mtg_direct; "127.0.0.1:3128" for sni_router
+      proxy_protocol_listener: <proxy_protocol>   # sni_router; false for mtg_direct
+      fronting:
+        host: <web.https_bind[0], wildcard -> loopback>   # 127.0.0.1
+        port: <web.https_bind[0] port>                     # 8443
+        proxy_protocol: <web.proxy_protocol>
+        key: null               # the spelling in use (ip|host); null = the
+                                # right one for mtg.version (topology.mtg_fronting_key)
+      concurrency: 8192         # capacity declared: capacity.connections
+      stats_enabled: true
+      stats_bind: "127.0.0.1:3129"
+      idle_timeout: null        # mtg [network.timeout].idle; null = mtg's default (1m)
+    router:                     # sni_router only (TGP007 for mtg_direct)
+      kind: haproxy             # haproxy | nginx_stream | sslh
+      version: null             # e.g. "2.8.16", "1.24.0", "1.22c"
+      listen: ["0.0.0.0:443", "[::]:443"]
+      terminates_tls: false
+      transparent: false        # sslh only: backends see the client's own address
+                                # (IPv4 listeners, backends on this host over IPv4)
+      maxconn: 20000            # null for sslh (no such limit); capacity declared:
+                                # derived from capacity.connections (tuning.router_maxconn)
+      timeouts: {client: 1h, server: 1h, tunnel: 1h, connect: 5s}
+                                # nginx_stream: proxy_timeout = the smallest of
+                                # client/server/tunnel; sslh: not used
+      backends:                 # name -> {address, send_proxy}
+        mtg: {address: <mtg.bind, wildcard -> loopback>, send_proxy: <receiver>}
+        web: {address: <web.https_bind[0]>, send_proxy: <receiver>}
+      routes:                   # in order (order matters for haproxy and sslh)
+        - {match: sni_exact, value: <domain>, backend: mtg}
+        - {match: default, backend: web}
+                                # match: sni_exact | sni_suffix | alpn | ssh | default
+      http:                     # the router owns :80 (haproxy, nginx_stream);
+                                # null = web owns :80; always null for sslh
+        listen: ["0.0.0.0:80", "[::]:80"]
+        acme_passthrough_to: <web.http_bind[0]>     # null = no ACME passthrough
+        redirect_https: true
+    web:
+      kind: caddy               # caddy | nginx
+      https_bind: ["127.0.0.1:8443"]
+      http_bind: <"127.0.0.1:8080" when the router owns :80, else public :80:
+                  caddy ["[::]:80"], nginx ["0.0.0.0:80", "[::]:80"]>
+      proxy_protocol: <proxy_protocol>
+      proxy_allow: ["127.0.0.1/32", "::1/128"]    # Caddy allow / nginx set_real_ip_from
+      acme: {challenge: http-01}                  # http-01 | dns-01 | manual; other keys free
+      cert_domains: [<domain>]
+    other_services:             # other listeners on this host (port clashes,
+      - name: sshd              # router backends such as SSH)
+        bind: "0.0.0.0:22"      # string or list
+        proxy_protocol: false   # whether it expects a PROXY header
+    capacity:                   # optional; what the host must carry (module_utils/tuning.py)
+      connections: 10000        # concurrent client connections
+      new_per_second: 500       # burst of connection attempts per second
+      memory_mb: null           # memory budget; checked against the connections
+      keepalive_seconds: 300    # TCP keepalive idle time
+      cpus: 1                   # the host's CPUs (filled in from facts)
+
+The normalised document adds ``tuning``: everything ``tuning.derive`` makes
+of ``capacity`` (null when none is declared).
+
+Defaults of PROXY flags follow one rule: a receiver (mtg listener,
+web, other service) defaults to the top-level ``proxy_protocol`` (the
+other services to false); a sender (router backend, mtg fronting) defaults
+to what its receiver expects.  Setting one side therefore never creates a
+mismatch; a mismatch needs both sides set and disagreeing.  A router
+backend sends ``v2`` by default, ``v1`` on nginx_stream (the only version it
+speaks).
+
+Addresses and listeners
+=======================
+
+What a wildcard bind occupies depends on the daemon: Go programs (mtg, Caddy)
+open one dual-stack socket for either ``0.0.0.0`` or ``[::]``; nginx opens
+``[::]`` as IPv6-only (``ipv6only=on`` is its default); HAProxy, sslh and
+other services follow ``net.ipv6.bindv6only`` (usually 0, so ``[::]`` also
+takes IPv4, but not guaranteed).  "This host" for loops and reachability is
+loopback, the wildcard, ``public_ipv4``/``public_ipv6`` and ``domain``.
+Private addresses are 10/8, 172.16/12, 192.168/16, 100.64/10, 169.254/16,
+fc00::/7 and fe80::/10; everything else that is not loopback is public
+(documentation ranges such as 203.0.113.0/24 count as public).
+
+Unknown kinds
+=============
+
+An unknown topology kind (TGP001) leaves only the kind-independent checks
+(domain, secret, mtg version and fronting key, stats, certificate); an
+unknown router kind (TGP002) skips the router checks.  A value that fails
+its own check (TGP004 and friends) is left out of the checks that need it,
+so one typo yields one finding.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+import socket
+
+from ansible_collections.tgproxy.stealth.plugins.module_utils import topology as model
+from ansible_collections.tgproxy.stealth.plugins.module_utils import tuning
+
+ERROR = "error"
+WARNING = "warning"
+
+ROUTER_KINDS = ("haproxy", "nginx_stream", "sslh")
+WEB_KINDS = ("caddy", "nginx")
+SEND_PROXY = ("none", "v1", "v2")
+ROUTE_MATCHES = ("sni_exact", "sni_suffix", "alpn", "ssh", "default")
+ACME_CHALLENGES = ("http-01", "dns-01", "manual")
+FRONTING_KEYS = ("ip", "host")
+
+# MTProto sessions sit idle for minutes; the router must keep them (sni-router §7.3).
+MTPROTO_IDLE_SECONDS = model.MTPROTO_IDLE_SECONDS
+# mtg's own idle default is 1m; below it idle client connections are cut.
+MTG_MIN_IDLE_SECONDS = 60
+# SNI routing features used by the roles (sni-router-setup "Pin these or newer").
+ROUTER_MIN_VERSIONS = {"haproxy": (1, 8, 0), "nginx_stream": (1, 11, 5)}
+ROUTER_DEFAULT_MAXCONN = model.ROUTER_DEFAULT_MAXCONN
+MTG_DEFAULT_CONCURRENCY = model.MTG_DEFAULT_CONCURRENCY
+WEB_INTERNAL_HTTP_BIND = "127.0.0.1:%d" % model.WEB_INTERNAL_HTTP_PORT
+DEFAULT_PROXY_ALLOW = ("127.0.0.1/32", "::1/128")
+DEFAULT_TIMEOUTS = (("client", "1h"), ("server", "1h"), ("tunnel", "1h"), ("connect", "5s"))
+
+_TOP_KEYS = ("kind", "domain", "public_ipv4", "public_ipv6", "proxy_protocol", "mtg", "router", "web", "other_services",
+             "capacity")
+_MTG_KEYS = ("version", "secret", "bind", "proxy_protocol_listener", "fronting", "concurrency", "stats_enabled",
+             "stats_bind", "idle_timeout")
+_FRONTING_KEYS = ("host", "port", "proxy_protocol", "key")
+_ROUTER_KEYS = ("kind", "version", "listen", "terminates_tls", "transparent", "maxconn", "timeouts", "backends", "routes", "http")
+_HTTP_KEYS = ("listen", "acme_passthrough_to", "redirect_https")
+_BACKEND_KEYS = ("address", "send_proxy")
+_ROUTE_KEYS = ("match", "value", "backend")
+_WEB_KEYS = ("kind", "https_bind", "http_bind", "proxy_protocol", "proxy_allow", "acme", "cert_domains")
+_OTHER_KEYS = ("name", "bind", "proxy_protocol")
+
+_GO = "go"            # mtg, Caddy: a wildcard is one dual-stack socket
+_NGINX = "nginx"      # [::] is IPv6-only
+_GENERIC = "generic"  # follows net.ipv6.bindv6only (usually dual-stack)
+_ROUTER_DAEMON = {"haproxy": _GENERIC, "nginx_stream": _NGINX, "sslh": _GENERIC}
+_WEB_DAEMON = {"caddy": _GO, "nginx": _NGINX}
+
+_WILDCARDS = ("0.0.0.0", "::")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|s|m|h|d)")
+_DURATION_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_LOOSE_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?[0-9A-Za-z.+~-]*$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+_MISSING = object()
+
+
+def _check(severity, title, breaks, fix):
+    return {"severity": severity, "title": title, "breaks": breaks, "fix": fix}
+
+
+# --------------------------------------------------------------------------
+# The catalogue: every code, its severity, what it catches, what breaks, fix
+# --------------------------------------------------------------------------
+CHECKS = {
+    # -- schema ---------------------------------------------------------------
+    "TGP001": _check(ERROR, "Unknown topology kind.",
+                     "Nothing can be deployed: the roles do not know which services own :443.",
+                     "Set kind to mtg_direct or sni_router."),
+    "TGP002": _check(ERROR, "Unknown router kind.",
+                     "No router can be configured, so :443 stays closed.",
+                     "Set router.kind to haproxy, nginx_stream or sslh."),
+    "TGP003": _check(ERROR, "Unknown web server kind.",
+                     "No web server is configured: probes and browsers get no real website.",
+                     "Set web.kind to caddy or nginx."),
+    "TGP004": _check(ERROR, "Malformed value (type, address, CIDR, duration, choice, missing required field).",
+                     "The rendered configuration would be rejected by the daemon or mean something else.",
+                     "Write the value in the documented form (see the schema in validator.py)."),
+    "TGP005": _check(ERROR, "Unknown key (usually a typo).",
+                     "The setting is silently ignored and its default applies instead - e.g. a misspelt PROXY flag.",
+                     "Fix the spelling or remove the key."),
+    "TGP006": _check(ERROR, "mtg version is not a v2 release.",
+                     "The collection configures mtg v2 (FakeTLS, TOML); v1 or an unparseable version cannot be installed.",
+                     "Set mtg.version to a v2 release such as %s." % model.MTG_DEFAULT_VERSION),
+    "TGP007": _check(ERROR, "Section that the chosen kind does not use.",
+                     "The section is ignored; what it describes is not deployed (e.g. a router in mtg_direct).",
+                     "Remove the section or change the kind."),
+    "TGP008": _check(ERROR, "Malformed mtg secret.",
+                     "mtg refuses to start, or clients get links that never connect.",
+                     "Leave mtg.secret empty to generate one, or use 'mtg generate-secret --hex <domain>'."),
+    # -- PROXY protocol -------------------------------------------------------
+    "TGP101": _check(ERROR, "PROXY protocol on one side only: router -> mtg.",
+                     "The first connection hangs and times out: one side waits for or chokes on the PROXY header; "
+                     "Telegram clients cannot connect.",
+                     "Make router.backends.<mtg>.send_proxy and mtg.proxy_protocol_listener agree "
+                     "(both off, or v2/v1 with the listener on)."),
+    "TGP102": _check(ERROR, "PROXY protocol on one side only: router -> web.",
+                     "Browsers and probes hang or get a TLS error from the website: the host stops looking like "
+                     "an HTTPS site.",
+                     "Make the web backend's send_proxy and web.proxy_protocol agree."),
+    "TGP103": _check(ERROR, "PROXY protocol on one side only: mtg fronting -> web.",
+                     "Domain fronting hangs or fails: probes with the right SNI but no valid secret get no website "
+                     "- exactly what active probing looks for.",
+                     "Make mtg.fronting.proxy_protocol and web.proxy_protocol agree."),
+    "TGP104": _check(ERROR, "mtg expects a PROXY header from clients (mtg_direct).",
+                     "Clients connect straight to mtg and never send a PROXY header: every connection hangs.",
+                     "Set mtg.proxy_protocol_listener: false in mtg_direct."),
+    "TGP105": _check(ERROR, "Web server accepts PROXY protocol but trusts no sender.",
+                     "Caddy >= 2.8 ignores every header (all clients appear as 127.0.0.1); nginx never applies the "
+                     "real address. Real client IPs - the reason to enable PROXY - are lost.",
+                     "List the senders (router, mtg) in web.proxy_allow, e.g. 127.0.0.1/32 and ::1/128."),
+    "TGP106": _check(ERROR, "Web PROXY allow-list does not cover a real sender.",
+                     "Caddy 2.7 rejects the connection from that sender (site or fronting path breaks); newer Caddy "
+                     "and nginx drop the real client address.",
+                     "Add the sender's address (loopback when router/mtg connect over 127.0.0.1) to web.proxy_allow."),
+    "TGP107": _check(ERROR, "sslh asked to send PROXY protocol.",
+                     "Distribution sslh has no PROXY protocol support: the receiver waits for a header that never "
+                     "comes.",
+                     "Set send_proxy: none on every sslh backend and turn PROXY off on the receivers, or use "
+                     "haproxy/nginx_stream."),
+    "TGP108": _check(ERROR, "nginx_stream PROXY settings it cannot express.",
+                     "nginx stream's proxy_protocol is per server (all upstreams at once) and speaks only v1: "
+                     "the rendered config would send PROXY to a backend that does not expect it, or not at all.",
+                     "Give every nginx_stream backend the same send_proxy, none or v1."),
+    "TGP109": _check(ERROR, "PROXY protocol on one side only: router -> other service.",
+                     "Connections to that service hang or fail at its first read.",
+                     "Make the backend's send_proxy and other_services[].proxy_protocol agree."),
+    # -- router -------------------------------------------------------------
+    "TGP201": _check(ERROR, "Router terminates TLS.",
+                     "The router shows its own certificate: mtg's FakeTLS handshake breaks and domain fronting is lost "
+                     "(sni-router §7.1).",
+                     "Route at layer 4 (HAProxy mode tcp, nginx ssl_preread): set router.terminates_tls: false."),
+    "TGP202": _check(ERROR, "Router timeout shorter than MTProto's idle period.",
+                     "Idle MTProto sessions are cut (default L7 timeouts are 30-60s); clients reconnect constantly "
+                     "(sni-router §7.3).",
+                     "Set router.timeouts client, server and tunnel to at least 1h."),
+    "TGP203": _check(ERROR, "mtg idle timeout shorter than mtg's default (1m).",
+                     "mtg drops idle client connections before Telegram's keepalive arrives.",
+                     "Leave mtg.idle_timeout empty (mtg's default) or set it to 1m or more."),
+    "TGP204": _check(WARNING, "mtg concurrency above the router's maxconn.",
+                     "Under load the router stops accepting at maxconn while mtg still has room: clients queue and "
+                     "time out, and the website goes down with them.",
+                     "Raise router.maxconn above mtg.concurrency (plus web traffic) or lower mtg.concurrency."),
+    "TGP205": _check(ERROR, "Router version without SNI routing.",
+                     "HAProxy < 1.8 and nginx < 1.11.5 lack the SNI preread features the configs use.",
+                     "Install HAProxy >= 1.8 / nginx >= 1.11.5 (tested: 2.8.16 / 1.24.0)."),
+    "TGP206": _check(ERROR, "Router has no default route.",
+                     "Probes and browsers with any other SNI (or none) are dropped: the host no longer looks like a "
+                     "website.",
+                     "Add a route {match: default, backend: <web>}."),
+    "TGP207": _check(ERROR, "Transparent mode on a router other than sslh.",
+                     "Only sslh's transparent mode is configured here; HAProxy and nginx_stream would still connect "
+                     "from their own address, and the backends would never see the client's.",
+                     "Set router.transparent: false and pass the client address with PROXY protocol "
+                     "(router.backends.<name>.send_proxy), or use router.kind: sslh."),
+    "TGP208": _check(ERROR, "sslh transparent mode with an IPv6 listener.",
+                     "sslh binds each backend connection to the client's own address: an IPv6 client (or an IPv4 "
+                     "one accepted by a dual-stack [::] socket) cannot connect from there to an IPv4 backend, so "
+                     "it gets a closed connection.",
+                     "List only IPv4 listeners in router.listen (e.g. [\"0.0.0.0:443\"]), or set "
+                     "router.transparent: false."),
+    "TGP209": _check(ERROR, "sslh transparent mode with a backend that is not on IPv4 loopback.",
+                     "The backends' replies come back to sslh by one policy route, for packets from 127.0.0.0/8 "
+                     "(which can never leave the host, so nothing else is rerouted): a backend elsewhere, on "
+                     "IPv6 or on a public address of this host answers the client directly or not at all.",
+                     "Point router.backends.<name>.address at 127.0.0.1 and have the service listen there (or "
+                     "on 0.0.0.0), or set router.transparent: false."),
+    # -- listeners and exposure ------------------------------------------------
+    "TGP301": _check(ERROR, "mtg reachable from the internet behind an SNI router.",
+                     "mtg answers on its own port, bypassing the router: a scan finds a FakeTLS endpoint "
+                     "(sni-router §7.5, §8 step 5).",
+                     "Bind mtg to loopback, e.g. mtg.bind: 127.0.0.1:3128."),
+    "TGP302": _check(WARNING, "Internal endpoint on a private address.",
+                     "Reachable from the private network (VPC, containers); fine only if that network is trusted.",
+                     "Bind it to loopback unless something on the private network needs it."),
+    "TGP303": _check(ERROR, "Public entry point bound to loopback only.",
+                     "Nobody outside the host can connect: the proxy and the website are unreachable.",
+                     "Bind the entry point (mtg.bind in mtg_direct, router.listen) to 0.0.0.0/[::] or a public "
+                     "address."),
+    "TGP304": _check(WARNING, "Public TLS entry point not on port 443.",
+                     "TLS on an unusual port stands out to DPI and to probes; links must carry the odd port.",
+                     "Listen on port 443."),
+    "TGP305": _check(ERROR, "Stats (Prometheus) endpoint on a public address.",
+                     "Anyone can read per-client counters, and the open port fingerprints the host as mtg.",
+                     "Bind mtg.stats_bind to loopback (127.0.0.1:3129) or disable stats."),
+    "TGP306": _check(WARNING, "Web TLS listener reachable from the internet.",
+                     "Probes can reach the website directly on its internal port and compare it with :443.",
+                     "Bind web.https_bind to loopback; only the router or mtg needs it."),
+    "TGP310": _check(ERROR, "No IPv6 listener although the host has public IPv6.",
+                     "IPv6 clients (and Let's Encrypt, which prefers AAAA) cannot connect.",
+                     "Add a [::]:<port> listener."),
+    "TGP311": _check(ERROR, "No IPv4 listener.",
+                     "IPv4 clients are refused (nginx opens [::] as IPv6-only).",
+                     "Add 0.0.0.0:<port> next to [::]:<port>."),
+    "TGP312": _check(WARNING, "IPv4 reachable only through a [::] listener.",
+                     "Works only while net.ipv6.bindv6only=0; hosts or namespaces with 1 silently miss IPv4 "
+                     "(sni-router §7.4).",
+                     "List both 0.0.0.0:<port> and [::]:<port>."),
+    "TGP320": _check(ERROR, "Two services on the same port.",
+                     "The second service fails to start with 'address already in use' (a wildcard bind overlaps "
+                     "every specific address of its family).",
+                     "Move one of them to another port or address."),
+    # -- mtg domain fronting --------------------------------------------------
+    "TGP401": _check(ERROR, "mtg fronting key spelled for another mtg version.",
+                     "mtg ignores the key and resolves the secret's domain instead - which points back at this "
+                     "host: a fronting loop (setup-without-sni-router, Version note).",
+                     "Use [domain-fronting].ip up to mtg 2.2.8 and .host after (leave mtg.fronting.key empty to "
+                     "derive it)."),
+    "TGP402": _check(ERROR, "Hostname as fronting address on mtg <= 2.2.8.",
+                     "[domain-fronting].ip accepts only an IP address; mtg falls back to DNS of the secret's domain: "
+                     "a fronting loop.",
+                     "Use the web server's IP (127.0.0.1), or an mtg release newer than 2.2.8."),
+    "TGP403": _check(ERROR, "Fronting target is this host's public entry point (fronting loop).",
+                     "Every probe is relayed back into the router/mtg, forever: connections pile up until limits "
+                     "hit and the website never answers.",
+                     "Front to the web server's internal TLS listener, e.g. 127.0.0.1:8443."),
+    "TGP404": _check(ERROR, "Fronting target is not the web server's TLS listener.",
+                     "Probes that fail the FakeTLS check get no website, or someone else's certificate.",
+                     "Point mtg.fronting host/port at web.https_bind."),
+    # -- domain, secret, SNI routes -------------------------------------------
+    "TGP501": _check(ERROR, "Domain is not a valid hostname.",
+                     "No certificate, no SNI route and no valid secret can be built for it.",
+                     "Set domain to this host's DNS name, e.g. proxy.example.com."),
+    "TGP502": _check(ERROR, "The secret's domain is not a valid hostname.",
+                     "Clients send an SNI no router matches and no certificate covers.",
+                     "Generate the secret for the domain: 'mtg generate-secret --hex <domain>'."),
+    "TGP503": _check(ERROR, "The secret's domain differs from the domain.",
+                     "Clients send the secret's SNI: the router does not route it to mtg, or mtg fronts a certificate "
+                     "for another name.",
+                     "Regenerate the secret for the domain, or change the domain to the secret's."),
+    "TGP504": _check(ERROR, "The domain (magic SNI) is not routed to mtg.",
+                     "Telegram clients land on the website (or are dropped) and never reach mtg.",
+                     "Add {match: sni_exact, value: <domain>, backend: <mtg backend>} before any broader route."),
+    "TGP505": _check(WARNING, "Another name is routed to mtg.",
+                     "Clients only ever send the secret's domain; other names routed to mtg just add a second "
+                     "fingerprint.",
+                     "Route only the domain to mtg."),
+    "TGP506": _check(ERROR, "Duplicate route.",
+                     "The later route never matches (HAProxy, sslh) or the config is rejected (nginx map).",
+                     "Keep one route per name."),
+    "TGP507": _check(ERROR, "Route shadowed by an earlier, broader route.",
+                     "HAProxy and sslh take the first match: traffic meant for this route goes to another backend.",
+                     "Put exact names before suffix routes (and the catch-all last for sslh)."),
+    "TGP508": _check(WARNING, "ALPN route before the magic SNI route.",
+                     "Telegram's FakeTLS ClientHello advertises ALPN (h2, http/1.1): it may be caught by the ALPN "
+                     "route and never reach mtg.",
+                     "Put the SNI route to mtg before ALPN routes."),
+    "TGP509": _check(ERROR, "Route to an undefined backend.",
+                     "The router refuses the config (HAProxy/nginx) or drops the traffic.",
+                     "Define the backend under router.backends or fix the name."),
+    "TGP510": _check(ERROR, "Router backend that nobody deploys.",
+                     "Connections routed there are refused (or loop back into the router).",
+                     "Point the backend at mtg.bind, web.https_bind/http_bind or a declared other_services bind."),
+    "TGP512": _check(ERROR, "Route type the router cannot do.",
+                     "nginx stream with ssl_preread cannot recognise SSH: those clients land on the default route.",
+                     "Use haproxy or sslh for SSH multiplexing, or drop the route."),
+    # -- web / ACME -----------------------------------------------------------
+    "TGP601": _check(ERROR, "ACME HTTP-01 but :80 does not reach the web server.",
+                     "Let's Encrypt cannot validate: the certificate is never issued or silently stops renewing.",
+                     "Set router.http.acme_passthrough_to to web.http_bind, or let the web server own public :80 "
+                     "(router.http: null), or use dns-01."),
+    "TGP602": _check(ERROR, "The web certificate does not cover the domain.",
+                     "Probes with the domain's SNI get a certificate for another name: the disguise fails.",
+                     "Add the domain (or a matching *.parent wildcard) to web.cert_domains."),
+    # -- capacity (module_utils/tuning.py derives the limits) -------------------
+    "TGP701": _check(ERROR, "Bad capacity declaration.",
+                     "The derived limits (maxconn, concurrency, open files, backlogs) would be nonsense, or the "
+                     "memory budget cannot hold the connections: the host swaps or the OOM killer ends the proxy.",
+                     "Declare capacity.connections, new_per_second, memory_mb and keepalive_seconds within the "
+                     "stated ranges, with memory_mb large enough for the connections."),
+    "TGP702": _check(ERROR, "mtg concurrency below the declared capacity.",
+                     "mtg refuses connections beyond its concurrency: clients over the limit cannot connect although "
+                     "the host was sized for them.",
+                     "Leave mtg.concurrency unset (derived from capacity.connections) or raise it."),
+    "TGP703": _check(ERROR, "Router maxconn below the declared capacity.",
+                     "The router stops accepting at maxconn: Telegram clients and website visitors queue and time "
+                     "out below the load the host was sized for.",
+                     "Leave router.maxconn unset (derived from capacity.connections) or raise it."),
+    # -- DNS (only with a resolver) -------------------------------------------
+    "TGP901": _check(WARNING, "The domain's DNS does not point at this host.",
+                     "Clients and Let's Encrypt go elsewhere; links using the domain do not reach this proxy.",
+                     "Publish A/AAAA records for the domain with public_ipv4/public_ipv6 (or fix those values)."),
+    "TGP902": _check(WARNING, "The fronting hostname resolves to this host's entry point.",
+                     "Fronting loops back into the router/mtg.",
+                     "Front to the web server's internal address, e.g. 127.0.0.1:8443."),
+}
+
+
+class Finding(object):
+    """One violation: stable code, severity, variables involved, message, what breaks, fix."""
+
+    __slots__ = ("code", "severity", "vars", "msg", "breaks", "fix")
+
+    def __init__(self, code, variables, msg, breaks=None, fix=None):
+        check = CHECKS[code]
+        self.code = code
+        self.severity = check["severity"]
+        self.vars = list(variables)
+        self.msg = msg
+        self.breaks = breaks or check["breaks"]
+        self.fix = fix or check["fix"]
+
+    def as_dict(self):
+        return {"code": self.code, "severity": self.severity, "vars": list(self.vars), "msg": self.msg,
+                "breaks": self.breaks, "fix": self.fix}
+
+    def __str__(self):
+        return "%s %s [%s]: %s Breaks: %s Fix: %s" % (self.code, self.severity, ", ".join(self.vars), self.msg,
+                                                      self.breaks, self.fix)
+
+    def __repr__(self):
+        return "Finding(%s, %r)" % (self.code, self.vars)
+
+
+def errors(findings):
+    return [finding for finding in findings if finding.severity == ERROR]
+
+
+def warnings(findings):
+    return [finding for finding in findings if finding.severity == WARNING]
+
+
+# --------------------------------------------------------------------------
+# Small helpers over addresses
+# --------------------------------------------------------------------------
+def _ip(host):
+    try:
+        return ipaddress.ip_address(host)
+    except (ValueError, TypeError):
+        return None
+
+
+def _canon(host):
+    ip = _ip(host)
+    return str(ip) if ip is not None else str(host).lower().rstrip(".")
+
+
+def _hostport(value):
+    try:
+        host, port = model.split_hostport(value)
+    except (ValueError, TypeError):
+        return None
+    return _canon(host), port
+
+
+def _scope(host):
+    """wildcard | loopback | private | public | name (the model's address classes)."""
+    return model.address_scope(host)
+
+
+def _sockets(host, daemon):
+    """What a bind on ``host`` occupies: [(family, address, certain)]."""
+    if host == "localhost":
+        return [(4, "127.0.0.1", True)]
+    ip = _ip(host)
+    if ip is None:
+        return []
+    addr = str(ip)
+    if addr == "0.0.0.0":
+        return [(4, addr, True)] + ([(6, "::", True)] if daemon == _GO else [])
+    if addr == "::":
+        if daemon == _GO:
+            return [(6, addr, True), (4, "0.0.0.0", True)]
+        if daemon == _NGINX:
+            return [(6, addr, True)]
+        return [(6, addr, True), (4, "0.0.0.0", False)]
+    return [(ip.version, addr, True)]
+
+
+def _overlap(host_a, daemon_a, host_b, daemon_b):
+    if _scope(host_a) == "name" or _scope(host_b) == "name":
+        return host_a == host_b
+    for fam_a, addr_a, dummy in _sockets(host_a, daemon_a):
+        for fam_b, addr_b, dummy in _sockets(host_b, daemon_b):
+            if fam_a == fam_b and (addr_a == addr_b or addr_a in _WILDCARDS or addr_b in _WILDCARDS):
+                return True
+    return False
+
+
+def _connect_host(bind_host, daemon):
+    """Where a local client connects to reach a bind (wildcards become loopback)."""
+    if bind_host == "0.0.0.0":
+        return "127.0.0.1"
+    if bind_host == "::":
+        return "::1" if daemon == _NGINX else "127.0.0.1"
+    return bind_host
+
+
+def _parse_duration(value):
+    """Seconds, or None when not a duration."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value >= 0 else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip().lower()
+    if re.match(r"^\d+(\.\d+)?$", text):
+        return float(text)
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    return total if pos == len(text) and pos else None
+
+
+def duration_seconds(value):
+    """Seconds of a duration (1h, 90m, 3600s, 500ms, 1h30m, a number); ValueError when not one."""
+    seconds = _parse_duration(value)
+    if seconds is None:
+        raise ValueError("%r is not a duration" % (value,))
+    return int(seconds) if seconds == int(seconds) else seconds
+
+
+def _loose_version(value):
+    match = _LOOSE_VERSION.match(str(value).strip())
+    if not match:
+        return None
+    return tuple(int(part or 0) for part in match.groups())
+
+
+def _show(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _sni_labels_ok(value, min_labels):
+    labels = value.rstrip(".").split(".")
+    return len(labels) >= min_labels and all(_LABEL.match(label) for label in labels) and _ip(value) is None
+
+
+# --------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------
+class _Normaliser(object):
+    def __init__(self):
+        self.findings = []
+
+    def add(self, code, variables, msg, breaks=None, fix=None):
+        self.findings.append(Finding(code, variables, msg, breaks, fix))
+
+    def bad(self, path, value, expected, secret=False):
+        shown = "not valid" if secret else "%s" % _show(value)
+        self.add("TGP004", [path], "%s is %s; expected %s." % (path, shown, expected),
+                 fix="Set %s to %s." % (path, expected))
+
+    def section(self, raw, path, allowed):
+        if raw is None or raw is _MISSING:
+            return {}
+        if not isinstance(raw, dict):
+            self.bad(path, raw, "a mapping")
+            return {}
+        for key in raw:
+            if key not in allowed:
+                self.add("TGP005", [_join(path, key)], "%s is not a known key of %s." % (key, path or "the topology"),
+                         fix="Use one of: %s." % ", ".join(allowed))
+        return raw
+
+    def boolean(self, raw, key, path, default):
+        value = raw.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        self.bad(_join(path, key), value, "true or false")
+        return None
+
+    def integer(self, raw, key, path, default, nullable=False):
+        value = raw.get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        if value is None:
+            return None if nullable else default
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            self.bad(_join(path, key), value, "a positive integer")
+            return None
+        return value
+
+    def choice(self, raw, key, path, choices, default):
+        value = raw.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            return default
+        if value not in choices:
+            self.bad(_join(path, key), value, "one of %s" % ", ".join(choices))
+            return None
+        return value
+
+    def address(self, raw, key, path, default, nullable=False):
+        value = raw.get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        if value is None and nullable:
+            return None
+        if _hostport(value) is None:
+            self.bad(_join(path, key), value, "host:port, e.g. 127.0.0.1:3128 or [::]:443")
+            return None
+        return value
+
+    def addresses(self, raw, key, path, default, allow_empty=False):
+        value = raw.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            return list(default)
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or (not value and not allow_empty):
+            self.bad(_join(path, key), value, "a host:port or a non-empty list of them")
+            return None
+        good = []
+        for index, item in enumerate(value):
+            if _hostport(item) is None:
+                self.bad("%s[%d]" % (_join(path, key), index), item, "host:port, e.g. 0.0.0.0:443 or [::]:443")
+            else:
+                good.append(item)
+        return good
+
+    def duration(self, raw, key, path, default):
+        value = raw.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            return default
+        if _parse_duration(value) is None:
+            self.bad(_join(path, key), value, "a duration such as 1h, 90m or 3600s")
+            return None
+        return value
+
+    def ip(self, raw, key, family):
+        value = raw.get(key)
+        if value in (None, ""):
+            return None
+        ip = _ip(value)
+        if ip is None or ip.version != family:
+            self.bad(key, value, "an IPv%d address" % family)
+            return None
+        return str(ip)
+
+    def strings(self, raw, key, path, default):
+        value = raw.get(key, _MISSING)
+        if value is _MISSING or value is None:
+            return list(default)
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) and item for item in value):
+            self.bad(_join(path, key), value, "a list of strings")
+            return None
+        return list(value)
+
+
+def _join(path, key):
+    return "%s.%s" % (path, key) if path else key
+
+
+class _Facts(object):
+    """What the checks need beyond the normalised document."""
+
+    def __init__(self):
+        self.kind_ok = False
+        self.router_kind_ok = False
+        self.web_kind_ok = False
+        self.version = None
+        self.fronting_key_given = None
+        self.targets = {}
+
+
+def _normalise(raw):
+    norm = _Normaliser()
+    facts = _Facts()
+    if not isinstance(raw, dict):
+        norm.bad("topology", raw, "a mapping")
+        return None, facts, norm.findings
+    top = norm.section(raw, "", _TOP_KEYS)
+
+    kind = top.get("kind") or "mtg_direct"
+    facts.kind_ok = kind in model.TOPOLOGIES
+    if not facts.kind_ok:
+        norm.add("TGP001", ["kind"], "Unknown topology kind %s." % _show(kind))
+    is_router = kind == "sni_router"
+    domain = top.get("domain")
+    domain = domain.strip().lower().rstrip(".") if isinstance(domain, str) else domain
+    doc = {
+        "kind": kind,
+        "domain": domain,
+        "public_ipv4": norm.ip(top, "public_ipv4", 4),
+        "public_ipv6": norm.ip(top, "public_ipv6", 6),
+    }
+    proxy_protocol = norm.boolean(top, "proxy_protocol", "", kind != "sni_router")
+    doc["proxy_protocol"] = proxy_protocol
+    pp_default = bool(proxy_protocol)
+
+    # -- router kind first: it decides who owns :80 --------------------------------
+    router_raw = top.get("router", _MISSING)
+    if kind == "mtg_direct" and router_raw not in (_MISSING, None) and router_raw != {}:
+        norm.add("TGP007", ["router", "kind"], "A router section is given but kind is mtg_direct (mtg owns :443).",
+                 fix="Remove router, or set kind: sni_router.")
+    if not is_router:
+        router_raw = None
+    router = norm.section(router_raw, "router", _ROUTER_KEYS) if is_router else {}
+    rkind = router.get("kind") or "haproxy"
+    facts.router_kind_ok = rkind in ROUTER_KINDS
+    if is_router and not facts.router_kind_ok:
+        norm.add("TGP002", ["router.kind"], "Unknown router kind %s." % _show(rkind))
+    http_raw = router.get("http", _MISSING)
+    if is_router and rkind == "sslh" and http_raw not in (_MISSING, None):
+        norm.add("TGP007", ["router.http", "router.kind"],
+                 "router.http is given but sslh has no HTTP frontend; the web server must own :80.",
+                 fix="Set router.http: null (the web server then binds public :80).")
+        http_raw = None
+    if rkind == "sslh" and http_raw is _MISSING:
+        http_raw = None
+    router_owns_80 = is_router and http_raw is not None
+    doc["capacity"], doc["tuning"] = _capacity(norm, top.get("capacity"), rkind if is_router else None)
+
+    # -- web ------------------------------------------------------------------------
+    web_raw = norm.section(top.get("web"), "web", _WEB_KEYS)
+    wkind = web_raw.get("kind") or "caddy"
+    facts.web_kind_ok = wkind in WEB_KINDS
+    if not facts.web_kind_ok:
+        norm.add("TGP003", ["web.kind"], "Unknown web server kind %s." % _show(wkind))
+    wdaemon = _WEB_DAEMON.get(wkind, _GENERIC)
+    if router_owns_80:
+        http_default = [WEB_INTERNAL_HTTP_BIND]
+    elif wkind == "caddy":
+        http_default = ["[::]:%d" % model.PUBLIC_HTTP_PORT]
+    else:
+        http_default = ["0.0.0.0:%d" % model.PUBLIC_HTTP_PORT, "[::]:%d" % model.PUBLIC_HTTP_PORT]
+    web = {
+        "kind": wkind,
+        "https_bind": norm.addresses(web_raw, "https_bind", "web", ["127.0.0.1:%d" % model.WEB_TLS_PORT]),
+        "http_bind": norm.addresses(web_raw, "http_bind", "web", http_default, allow_empty=True),
+        "proxy_protocol": norm.boolean(web_raw, "proxy_protocol", "web", pp_default),
+    }
+    allow = norm.strings(web_raw, "proxy_allow", "web", DEFAULT_PROXY_ALLOW)
+    if allow is not None:
+        for index, cidr in enumerate(allow):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                norm.bad("web.proxy_allow[%d]" % index, cidr, "a CIDR such as 127.0.0.1/32")
+                allow = None
+                break
+    web["proxy_allow"] = allow
+    acme = web_raw.get("acme", _MISSING)
+    if acme is _MISSING or acme is None:
+        acme = {}
+    if not isinstance(acme, dict):
+        norm.bad("web.acme", acme, "a mapping")
+        acme = {}
+    acme = dict(acme)
+    acme["challenge"] = norm.choice(acme, "challenge", "web.acme", ACME_CHALLENGES, "http-01")
+    web["acme"] = acme
+    web["cert_domains"] = norm.strings(web_raw, "cert_domains", "web", [domain] if isinstance(domain, str) else [])
+    doc["web"] = web
+
+    # -- mtg ------------------------------------------------------------------------
+    mtg_raw = norm.section(top.get("mtg"), "mtg", _MTG_KEYS)
+    version = mtg_raw.get("version") or model.MTG_DEFAULT_VERSION
+    try:
+        facts.version = model.parse_version(version)
+        if facts.version < (2, 0, 0):
+            facts.version = None
+            norm.add("TGP006", ["mtg.version"], "mtg %s is v1; this collection configures mtg v2." % version)
+    except ValueError:
+        norm.add("TGP006", ["mtg.version"], "%s is not a release version." % _show(version))
+    secret = mtg_raw.get("secret")
+    if secret is not None and not isinstance(secret, str):
+        norm.bad("mtg.secret", secret, "a hex or base64url string", secret=True)
+        secret = None
+    mtg = {
+        "version": "%d.%d.%d" % facts.version if facts.version else version,
+        "secret": secret or None,
+        "bind": norm.address(mtg_raw, "bind", "mtg", "127.0.0.1:%d" % model.MTG_INTERNAL_PORT if is_router
+                             else "[::]:%d" % model.PUBLIC_TLS_PORT),
+        "proxy_protocol_listener": norm.boolean(mtg_raw, "proxy_protocol_listener", "mtg",
+                                                pp_default if is_router else False),
+    }
+    fronting_raw = norm.section(mtg_raw.get("fronting"), "mtg.fronting", _FRONTING_KEYS)
+    first_https = _hostport(web["https_bind"][0]) if web["https_bind"] else None
+    fhost_default = _connect_host(first_https[0], wdaemon) if first_https else "127.0.0.1"
+    fport_default = first_https[1] if first_https else model.WEB_TLS_PORT
+    fhost = fronting_raw.get("host", _MISSING)
+    if fhost is _MISSING or fhost is None:
+        fhost = fhost_default
+    elif isinstance(fhost, str) and fhost.strip():
+        fhost = fhost.strip().lower().rstrip(".")
+    if not isinstance(fhost, str) or not (_ip(fhost) or fhost == "localhost" or _sni_labels_ok(fhost, 1)):
+        norm.bad("mtg.fronting.host", fhost, "an IP address or a hostname")
+        fhost = None
+    fport = norm.integer(fronting_raw, "port", "mtg.fronting", fport_default)
+    if fport is not None and fport > 65535:
+        norm.bad("mtg.fronting.port", fport, "a port number (1-65535)")
+        fport = None
+    web_pp = web["proxy_protocol"] if web["proxy_protocol"] is not None else pp_default
+    facts.fronting_key_given = norm.choice(fronting_raw, "key", "mtg.fronting", FRONTING_KEYS, None)
+    mtg["fronting"] = {
+        "host": _canon(fhost) if fhost is not None and _ip(fhost) else fhost,
+        "port": fport,
+        "proxy_protocol": norm.boolean(fronting_raw, "proxy_protocol", "mtg.fronting", web_pp),
+        "key": facts.fronting_key_given or (model.mtg_fronting_key(mtg["version"]) if facts.version else None),
+    }
+    mtg["concurrency"] = norm.integer(mtg_raw, "concurrency", "mtg", doc["tuning"]["mtg_concurrency"]
+                                      if doc["tuning"] else MTG_DEFAULT_CONCURRENCY)
+    mtg["stats_enabled"] = norm.boolean(mtg_raw, "stats_enabled", "mtg", True)
+    mtg["stats_bind"] = norm.address(mtg_raw, "stats_bind", "mtg", "127.0.0.1:%d" % model.MTG_STATS_PORT)
+    mtg["idle_timeout"] = norm.duration(mtg_raw, "idle_timeout", "mtg", None)
+    doc["mtg"] = mtg
+
+    # -- other services -----------------------------------------------------------------
+    others_raw = top.get("other_services")
+    others = []
+    if others_raw is not None and not isinstance(others_raw, (list, tuple)):
+        norm.bad("other_services", others_raw, "a list of {name, bind}")
+        others_raw = []
+    for index, item in enumerate(others_raw or []):
+        path = "other_services[%d]" % index
+        item = norm.section(item, path, _OTHER_KEYS)
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            norm.bad(_join(path, "name"), name, "a service name")
+            name = None
+        if item.get("bind") is None:
+            norm.bad(_join(path, "bind"), None, "host:port or a list of them (required)")
+            binds = None
+        else:
+            binds = norm.addresses(item, "bind", path, [])
+        others.append({"name": name, "bind": binds,
+                       "proxy_protocol": norm.boolean(item, "proxy_protocol", path, False)})
+    doc["other_services"] = others
+
+    # -- router ---------------------------------------------------------------------------
+    if not is_router:
+        doc["router"] = None
+        return doc, facts, norm.findings
+    rversion = router.get("version")
+    if rversion is not None and _loose_version(rversion) is None:
+        norm.bad("router.version", rversion, "a version such as 2.8.16")
+        rversion = None
+    doc_router = {
+        "kind": rkind,
+        "version": None if rversion is None else str(rversion),
+        "listen": norm.addresses(router, "listen", "router",
+                                 ["0.0.0.0:%d" % model.PUBLIC_TLS_PORT, "[::]:%d" % model.PUBLIC_TLS_PORT]),
+        "terminates_tls": norm.boolean(router, "terminates_tls", "router", False),
+        "transparent": norm.boolean(router, "transparent", "router", False),
+        "maxconn": norm.integer(router, "maxconn", "router", None if rkind == "sslh" else (
+            doc["tuning"]["router_maxconn"] if doc["tuning"] else ROUTER_DEFAULT_MAXCONN), nullable=True),
+    }
+    timeouts_raw = norm.section(router.get("timeouts"), "router.timeouts", tuple(k for k, v in DEFAULT_TIMEOUTS))
+    doc_router["timeouts"] = dict((key, norm.duration(timeouts_raw, key, "router.timeouts", default))
+                                  for key, default in DEFAULT_TIMEOUTS)
+    if http_raw is None:
+        doc_router["http"] = None
+    else:
+        http = norm.section(http_raw, "router.http", _HTTP_KEYS)
+        web_http = [_hostport(addr) for addr in (web["http_bind"] or [])]
+        acme_default = None
+        if web_http:
+            acme_default = model.join_hostport(_connect_host(web_http[0][0], wdaemon), web_http[0][1])
+        doc_router["http"] = {
+            "listen": norm.addresses(http, "listen", "router.http",
+                                     ["0.0.0.0:%d" % model.PUBLIC_HTTP_PORT, "[::]:%d" % model.PUBLIC_HTTP_PORT]),
+            "acme_passthrough_to": norm.address(http, "acme_passthrough_to", "router.http", acme_default,
+                                                nullable=True),
+            "redirect_https": norm.boolean(http, "redirect_https", "router.http", True),
+        }
+    doc["router"] = doc_router
+
+    # backends: addresses first, then targets, then send_proxy defaults that follow the receiver
+    backends_raw = router.get("backends", _MISSING)
+    if backends_raw is _MISSING or backends_raw is None:
+        backends_raw = {}
+        mtg_bind = _hostport(mtg["bind"]) if mtg["bind"] else None
+        if mtg_bind:
+            backends_raw["mtg"] = {"address": model.join_hostport(_connect_host(mtg_bind[0], _GO), mtg_bind[1])}
+        if first_https:
+            backends_raw["web"] = {"address": model.join_hostport(_connect_host(first_https[0], wdaemon),
+                                                                  first_https[1])}
+    elif not isinstance(backends_raw, dict):
+        norm.bad("router.backends", backends_raw, "a mapping of name -> {address, send_proxy}")
+        backends_raw = {}
+    backends = {}
+    for name, item in backends_raw.items():
+        path = "router.backends.%s" % name
+        if not isinstance(item, dict):
+            norm.bad(path, item, "a mapping {address, send_proxy}")
+            item = {}
+        else:
+            norm.section(item, path, _BACKEND_KEYS)
+            if item.get("address") is None:
+                norm.bad(_join(path, "address"), None, "host:port (required)")
+        address = norm.address(item, "address", path, None) if item.get("address") is not None else None
+        backends[name] = {"address": address}
+        facts.targets[name] = _target(doc, address) if address else None
+    for name, item in backends_raw.items():
+        item = item if isinstance(item, dict) else {}
+        target = facts.targets.get(name)
+        expects = _receiver_expects(doc, target)
+        if expects is None:
+            expects = False
+        default = ("v1" if rkind == "nginx_stream" else "v2") if expects else "none"
+        backends[name]["send_proxy"] = norm.choice(item, "send_proxy", "router.backends.%s" % name, SEND_PROXY,
+                                                   default)
+    doc_router["backends"] = backends
+
+    routes_raw = router.get("routes", _MISSING)
+    if routes_raw is _MISSING or routes_raw is None:
+        routes_raw = [{"match": "sni_exact", "value": domain, "backend": "mtg"},
+                      {"match": "default", "backend": "web"}]
+    if not isinstance(routes_raw, (list, tuple)):
+        norm.bad("router.routes", routes_raw, "a list of {match, value, backend}")
+        routes_raw = []
+    routes = []
+    for index, item in enumerate(routes_raw):
+        path = "router.routes[%d]" % index
+        item = norm.section(item, path, _ROUTE_KEYS)
+        match = norm.choice(item, "match", path, ROUTE_MATCHES, None)
+        if "match" not in item:
+            norm.bad(_join(path, "match"), None, "one of %s" % ", ".join(ROUTE_MATCHES))
+        value = item.get("value")
+        if match in ("sni_exact", "sni_suffix", "alpn"):
+            value = value.strip().lower() if isinstance(value, str) else value
+            if match == "sni_suffix" and isinstance(value, str):
+                value = value[2:] if value.startswith("*.") else value.lstrip(".")
+            ok = isinstance(value, str) and (
+                model.is_hostname(value) if match == "sni_exact" else
+                _sni_labels_ok(value, 1) if match == "sni_suffix" else bool(value))
+            if not ok:
+                norm.bad(_join(path, "value"), item.get("value"),
+                         "an SNI name" if match != "alpn" else "an ALPN protocol id such as h2")
+                match = None
+        else:
+            value = None
+        backend = item.get("backend")
+        if not isinstance(backend, str) or not backend:
+            norm.bad(_join(path, "backend"), backend, "the name of a router backend")
+            backend = None
+        routes.append({"match": match, "value": value, "backend": backend})
+    doc_router["routes"] = routes
+    return doc, facts, norm.findings
+
+
+def _capacity(norm, raw, router_kind):
+    """(normalised capacity, derived tuning) or (None, None) when none is declared."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
+        norm.add("TGP701", ["capacity"], "capacity is %s; expected a mapping." % _show(raw))
+        return None, None
+    raw = dict((key, value) for key, value in raw.items() if value is not None)
+    cpus = raw.pop("cpus", 1)
+    try:
+        derived = tuning.derive(raw, cpus=cpus, router_kind=router_kind, prefix="capacity")
+    except tuning.CapacityError as exc:
+        for variable, msg in exc.problems:
+            norm.add("TGP701", [variable], "%s %s." % (variable, msg))
+        return None, None
+    except (TypeError, ValueError):
+        norm.bad("capacity.cpus", cpus, "a number of CPUs")
+        return None, None
+    return dict(derived["capacity"], cpus=max(1, int(cpus or 1))), derived
+
+
+def _check_capacity(doc, facts, add):
+    derived = doc["tuning"]
+    if not derived:
+        return
+    connections = derived["capacity"]["connections"]
+    concurrency = doc["mtg"]["concurrency"]
+    if concurrency is not None and concurrency < connections:
+        add("TGP702", ["mtg.concurrency", "capacity.connections"],
+            "mtg.concurrency is %d but capacity.connections is %d." % (concurrency, connections))
+    router = doc["router"]
+    if router and router["maxconn"] is not None and router["maxconn"] < connections:
+        add("TGP703", ["router.maxconn", "capacity.connections"],
+            "router.maxconn is %d but capacity.connections is %d (derived: %d)."
+            % (router["maxconn"], connections, derived["router_maxconn"]))
+
+
+def _drop_none(value):
+    if isinstance(value, dict):
+        return dict((k, _drop_none(v)) for k, v in value.items() if v is not None)
+    return value
+
+
+def _without_unset(topology):
+    """In the mtg section a None value means "unset": it takes its default.
+
+    (Elsewhere None can mean something, e.g. router.http: null = the web
+    server owns :80.)  Playbooks build the document from optional variables.
+    """
+    if isinstance(topology, dict) and isinstance(topology.get("mtg"), dict):
+        topology = dict(topology, mtg=_drop_none(topology["mtg"]))
+    return topology
+
+
+def normalise(topology):
+    """The topology with every default filled in (None for a value that failed its check)."""
+    return _normalise(_without_unset(topology))[0]
+
+
+# --------------------------------------------------------------------------
+# Model queries used by the checks
+# --------------------------------------------------------------------------
+def _dest_addrs(doc, host):
+    """[(family, address, local)] a connection to ``host`` may go to; [] if unknown."""
+    if host is None:
+        return []
+    host = _canon(host)
+    if host == "localhost":
+        return [(4, "127.0.0.1", True), (6, "::1", True)]
+    domain = doc.get("domain")
+    if isinstance(domain, str) and host == domain:
+        addrs = [(4, doc["public_ipv4"], True)] if doc.get("public_ipv4") else []
+        addrs += [(6, doc["public_ipv6"], True)] if doc.get("public_ipv6") else []
+        return addrs or [(4, "<public>", True), (6, "<public>", True)]
+    ip = _ip(host)
+    if ip is None:
+        return []
+    addr = str(ip)
+    if addr == "0.0.0.0":
+        return [(4, "127.0.0.1", True)]
+    if addr == "::":
+        return [(6, "::1", True)]
+    local = ip.is_loopback or addr in (doc.get("public_ipv4"), doc.get("public_ipv6"))
+    return [(ip.version, addr, local)]
+
+
+def _reaches(doc, dest_host, dest_port, bind, daemon):
+    parsed = _hostport(bind) if bind else None
+    if parsed is None or dest_host is None or parsed[1] != dest_port:
+        return False
+    bind_host = parsed[0]
+    if _scope(bind_host) == "name" or (_scope(_canon(dest_host)) == "name" and _canon(dest_host) != doc.get("domain")):
+        return _canon(dest_host) == bind_host
+    for family, addr, local in _dest_addrs(doc, dest_host):
+        for bfamily, baddr, dummy in _sockets(bind_host, daemon):
+            if family == bfamily and (addr == baddr or (baddr in _WILDCARDS and local)):
+                return True
+    return False
+
+
+def _services(doc):
+    """[(target, role, var, bind, daemon)] of everything that listens on this host."""
+    out = []
+    router = doc.get("router")
+    if router:
+        rdaemon = _ROUTER_DAEMON.get(router["kind"], _GENERIC)
+        for bind in router.get("listen") or []:
+            out.append(("router", "listen", "router.listen", bind, rdaemon))
+        if router.get("http"):
+            for bind in router["http"].get("listen") or []:
+                out.append(("router", "http", "router.http.listen", bind, rdaemon))
+    mtg = doc["mtg"]
+    if mtg.get("bind"):
+        out.append(("mtg", "bind", "mtg.bind", mtg["bind"], _GO))
+    if mtg.get("stats_enabled") and mtg.get("stats_bind"):
+        out.append(("mtg", "stats", "mtg.stats_bind", mtg["stats_bind"], _GO))
+    web = doc["web"]
+    wdaemon = _WEB_DAEMON.get(web["kind"], _GENERIC)
+    for bind in web.get("https_bind") or []:
+        out.append(("web", "https", "web.https_bind", bind, wdaemon))
+    for bind in web.get("http_bind") or []:
+        out.append(("web", "http", "web.http_bind", bind, wdaemon))
+    for index, other in enumerate(doc.get("other_services") or []):
+        for bind in other.get("bind") or []:
+            out.append((("other", index), "bind", "other_services[%d].bind" % index, bind, _GENERIC))
+    return out
+
+
+def _target(doc, address):
+    """Which deployed service a connection to ``address`` reaches: mtg, web, web_http, ('other', i), router, None."""
+    parsed = _split_raw(address)
+    if parsed is None:
+        return None
+    host, port = parsed
+    for target, role, dummy, bind, daemon in _services(doc):
+        if role == "stats":
+            continue
+        if _reaches(doc, host, port, bind, daemon):
+            if target == "web":
+                return "web_http" if role == "http" else "web"
+            return target
+    return None
+
+
+def _split_raw(address):
+    try:
+        return model.split_hostport(address)
+    except (ValueError, TypeError):
+        return None
+
+
+def _receiver_expects(doc, target):
+    """Whether the service behind ``target`` expects a PROXY header (None: unknown)."""
+    if target == "mtg":
+        return doc["mtg"]["proxy_protocol_listener"]
+    if target == "web":
+        return doc["web"]["proxy_protocol"]
+    if target == "web_http":
+        return False
+    if isinstance(target, tuple):
+        return doc["other_services"][target[1]]["proxy_protocol"]
+    return None
+
+
+def _target_label(doc, target):
+    if isinstance(target, tuple):
+        name = doc["other_services"][target[1]]["name"] or "#%d" % target[1]
+        return "other service %s" % name
+    return {"mtg": "mtg", "web": "the web server's TLS listener", "web_http": "the web server's HTTP listener",
+            "router": "the router itself"}.get(target, "nothing")
+
+
+def _route_covers(route, name):
+    if route["match"] == "sni_exact":
+        return name == route["value"]
+    if route["match"] == "sni_suffix":
+        return name == route["value"] or name.endswith("." + route["value"])
+    return route["match"] == "default"
+
+
+def _route_for(router, name):
+    """Index of the route the router picks for a TLS ClientHello with SNI ``name``."""
+    routes = router["routes"]
+    kind = router["kind"]
+    if kind == "nginx_stream":
+        # map with hostnames: exact name, then the longest suffix, then default
+        exact = [i for i, r in enumerate(routes) if r["match"] == "sni_exact" and r["value"] == name]
+        if exact:
+            return exact[0]
+        suffixes = [(len(r["value"]), -i, i) for i, r in enumerate(routes)
+                    if r["match"] == "sni_suffix" and _route_covers(r, name)]
+        if suffixes:
+            return max(suffixes)[2]
+    else:
+        for index, route in enumerate(routes):
+            if route["match"] in ("sni_exact", "sni_suffix") and _route_covers(route, name):
+                return index
+            if kind == "sslh" and route["match"] == "default":
+                return index
+    defaults = [i for i, r in enumerate(routes) if r["match"] == "default"]
+    return defaults[0] if defaults else None
+
+
+# --------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------
+def _check_domain_and_secret(doc, facts, add):
+    domain = doc["domain"]
+    domain_ok = model.is_hostname(domain)
+    if not domain_ok:
+        add("TGP501", ["domain"], "domain %s is not a valid hostname." % _show(domain))
+    secret = doc["mtg"]["secret"]
+    if not secret:
+        return
+    try:
+        parsed = model.Secret.parse(secret)
+    except ValueError as exc:
+        add("TGP008", ["mtg.secret"], "mtg.secret is malformed: %s." % exc)
+        return
+    if not model.is_hostname(parsed.domain):
+        add("TGP502", ["mtg.secret"], "The secret encodes %s, which is not a valid hostname." % _show(parsed.domain),
+            fix="Generate the secret for the domain: 'mtg generate-secret --hex %s'."
+                % (domain if domain_ok else "<domain>"))
+    elif domain_ok and parsed.domain.lower().rstrip(".") != domain:
+        add("TGP503", ["mtg.secret", "domain"],
+            "The secret encodes %s but domain is %s." % (parsed.domain, domain),
+            fix="Regenerate the secret ('mtg generate-secret --hex %s') or set domain: %s." % (domain, parsed.domain))
+
+
+def _check_mtg_version_and_key(doc, facts, add):
+    fronting = doc["mtg"]["fronting"]
+    if facts.version is None:
+        return
+    expected = model.mtg_fronting_key(doc["mtg"]["version"])
+    given = facts.fronting_key_given
+    if given and given != expected:
+        add("TGP401", ["mtg.fronting.key", "mtg.version"],
+            "mtg %s reads [domain-fronting].%s, but the configuration spells it %s."
+            % (doc["mtg"]["version"], expected, given),
+            fix="Spell it %s for mtg %s (or leave mtg.fronting.key empty)." % (expected, doc["mtg"]["version"]))
+    host = fronting["host"]
+    if host is not None and facts.version <= model.MTG_LAST_VERSION_WITH_FRONTING_IP and _ip(host) is None:
+        add("TGP402", ["mtg.fronting.host", "mtg.version"],
+            "mtg %s only accepts an IP address in [domain-fronting].ip, not %s." % (doc["mtg"]["version"],
+                                                                                    _show(host)))
+
+
+def _check_mtg_limits(doc, facts, add):
+    idle = doc["mtg"]["idle_timeout"]
+    seconds = _parse_duration(idle) if idle is not None else None
+    if seconds is not None and seconds < MTG_MIN_IDLE_SECONDS:
+        add("TGP203", ["mtg.idle_timeout"], "mtg.idle_timeout is %s (< 1m)." % idle)
+
+
+def _check_stats(doc, facts, add):
+    mtg = doc["mtg"]
+    if not mtg["stats_enabled"] or not mtg["stats_bind"]:
+        return
+    scope = _scope(_hostport(mtg["stats_bind"])[0])
+    if scope in ("wildcard", "public"):
+        add("TGP305", ["mtg.stats_bind"], "The stats endpoint listens on %s." % mtg["stats_bind"])
+    elif scope == "private":
+        add("TGP302", ["mtg.stats_bind"], "The stats endpoint listens on the private address %s." % mtg["stats_bind"])
+
+
+def _check_certificate(doc, facts, add):
+    domain = doc["domain"]
+    names = doc["web"]["cert_domains"]
+    if not model.is_hostname(domain) or names is None:
+        return
+    names = [name.lower().rstrip(".") for name in names]
+    parent = domain.split(".", 1)[1]
+    if domain not in names and "*." + parent not in names:
+        add("TGP602", ["web.cert_domains", "domain"],
+            "web.cert_domains (%s) does not cover %s." % (", ".join(names) or "empty", domain))
+
+
+def _check_exposure(doc, facts, add):
+    mtg = doc["mtg"]
+    bind = _hostport(mtg["bind"]) if mtg["bind"] else None
+    router = doc["router"]
+    if bind and doc["kind"] == "sni_router":
+        scope = _scope(bind[0])
+        if scope in ("wildcard", "public"):
+            add("TGP301", ["mtg.bind"], "mtg listens on %s in an sni_router topology." % mtg["bind"])
+        elif scope == "private":
+            add("TGP302", ["mtg.bind"], "mtg listens on the private address %s." % mtg["bind"])
+    if bind and doc["kind"] == "mtg_direct":
+        if _scope(bind[0]) == "loopback":
+            add("TGP303", ["mtg.bind"], "mtg is the public entry point but listens on %s." % mtg["bind"])
+        elif bind[1] != model.PUBLIC_TLS_PORT:
+            add("TGP304", ["mtg.bind"], "mtg, the public entry point, listens on port %d." % bind[1])
+    if router and router["listen"]:
+        listen = [_hostport(addr) for addr in router["listen"]]
+        if all(_scope(host) == "loopback" for host, port in listen):
+            add("TGP303", ["router.listen"], "The router listens on loopback only (%s)." % ", ".join(router["listen"]))
+        odd = sorted(set(port for host, port in listen if port != model.PUBLIC_TLS_PORT))
+        if odd:
+            add("TGP304", ["router.listen"], "The router listens on port(s) %s." % ", ".join(str(p) for p in odd))
+    for bind in doc["web"]["https_bind"] or []:
+        if _scope(_hostport(bind)[0]) in ("wildcard", "public"):
+            add("TGP306", ["web.https_bind"], "The web TLS listener %s is reachable from outside." % bind)
+
+
+def _coverage(binds, daemon):
+    """(ipv4, ipv6) coverage of public listeners: 'yes', 'maybe' or 'no'."""
+    v4, v6 = "no", "no"
+    for bind in binds:
+        host = _hostport(bind)[0]
+        if _scope(host) in ("loopback", "name"):
+            continue
+        for family, addr, certain in _sockets(host, daemon):
+            if family == 6:
+                v6 = "yes"
+            elif certain:
+                v4 = "yes"
+            elif v4 == "no":
+                v4 = "maybe"
+    return v4, v6
+
+
+def _check_dual_stack(doc, facts, add):
+    sets = []
+    router = doc["router"]
+    if router:
+        rdaemon = _ROUTER_DAEMON.get(router["kind"], _GENERIC)
+        sets.append(("router.listen", router["listen"] or [], rdaemon, model.PUBLIC_TLS_PORT))
+        if router["http"]:
+            sets.append(("router.http.listen", router["http"]["listen"] or [], rdaemon, model.PUBLIC_HTTP_PORT))
+    elif doc["mtg"]["bind"]:
+        sets.append(("mtg.bind", [doc["mtg"]["bind"]], _GO, model.PUBLIC_TLS_PORT))
+    if facts.web_kind_ok and not (router and router["http"]):
+        public_http = [b for b in doc["web"]["http_bind"] or [] if _scope(_hostport(b)[0]) not in ("loopback", "name")]
+        if public_http:
+            sets.append(("web.http_bind", public_http, _WEB_DAEMON.get(doc["web"]["kind"], _GENERIC),
+                         model.PUBLIC_HTTP_PORT))
+    v6_only_host = doc["public_ipv6"] and not doc["public_ipv4"]
+    for var, binds, daemon, port in sets:
+        v4, v6 = _coverage(binds, daemon)
+        if v4 == "no" and v6 == "no":
+            continue  # nothing public at all: TGP303 / TGP601 tell
+        if v6 == "no" and doc["public_ipv6"]:
+            add("TGP310", [var, "public_ipv6"], "%s (%s) has no IPv6 listener but public_ipv6 is %s."
+                % (var, ", ".join(binds), doc["public_ipv6"]),
+                fix="Add [::]:%d to %s." % (port, var))
+        if v4 == "no" and not v6_only_host:
+            add("TGP311", [var], "%s (%s) has no IPv4 listener." % (var, ", ".join(binds)),
+                fix="Add 0.0.0.0:%d to %s." % (port, var))
+        elif v4 == "maybe" and not v6_only_host:
+            add("TGP312", [var], "%s (%s) reaches IPv4 only through [::] (net.ipv6.bindv6only=0)."
+                % (var, ", ".join(binds)), fix="Add 0.0.0.0:%d to %s." % (port, var))
+
+
+def _check_port_clashes(doc, facts, add):
+    services = [s for s in _services(doc) if _hostport(s[3])]
+    seen = set()
+    for i, (target_a, role_a, var_a, bind_a, daemon_a) in enumerate(services):
+        for target_b, role_b, var_b, bind_b, daemon_b in services[i + 1:]:
+            if (target_a, role_a) == (target_b, role_b):
+                continue
+            host_a, port_a = _hostport(bind_a)
+            host_b, port_b = _hostport(bind_b)
+            if port_a != port_b or not _overlap(host_a, daemon_a, host_b, daemon_b):
+                continue
+            key = (var_a, var_b, port_a)
+            if key in seen:
+                continue
+            seen.add(key)
+            add("TGP320", [var_a, var_b], "%s (%s) and %s (%s) both take port %d." % (var_a, bind_a, var_b, bind_b,
+                                                                                      port_a))
+
+
+def _entry_points(doc):
+    """Public TLS entry points (a fronting target reaching one of them is a loop)."""
+    out = [("mtg.bind", doc["mtg"]["bind"], _GO)] if doc["mtg"]["bind"] else []
+    router = doc["router"]
+    if router:
+        rdaemon = _ROUTER_DAEMON.get(router["kind"], _GENERIC)
+        out.extend(("router.listen", bind, rdaemon) for bind in router["listen"] or [])
+    return out
+
+
+def _check_fronting(doc, facts, add):
+    fronting = doc["mtg"]["fronting"]
+    host, port = fronting["host"], fronting["port"]
+    if host is None or port is None:
+        return
+    target = "%s:%d" % (host, port) if ":" not in host else "[%s]:%d" % (host, port)
+    for var, bind, daemon in _entry_points(doc):
+        if _reaches(doc, host, port, bind, daemon):
+            add("TGP403", ["mtg.fronting.host", "mtg.fronting.port", var],
+                "mtg fronts to %s, which is %s (%s): a fronting loop." % (
+                    target, "mtg itself" if var == "mtg.bind" else "the router", bind))
+            return
+    web = doc["web"]
+    wdaemon = _WEB_DAEMON.get(web["kind"], _GENERIC)
+    if not any(_reaches(doc, host, port, bind, wdaemon) for bind in web["https_bind"] or []):
+        add("TGP404", ["mtg.fronting.host", "mtg.fronting.port", "web.https_bind"],
+            "mtg fronts to %s but the web server's TLS listener is %s." % (target, ", ".join(web["https_bind"] or [])))
+
+
+def _proxy_mismatch(sender_on, receiver_on):
+    return bool(sender_on) != bool(receiver_on)
+
+
+def _check_proxy(doc, facts, add):
+    mtg, web = doc["mtg"], doc["web"]
+    if doc["kind"] == "mtg_direct" and mtg["proxy_protocol_listener"]:
+        add("TGP104", ["mtg.proxy_protocol_listener", "kind"],
+            "mtg.proxy_protocol_listener is on, but in mtg_direct clients connect to mtg directly.")
+    fronting = mtg["fronting"]
+    senders = []  # (var, host) of hops into the web TLS listener that send PROXY
+    wdaemon = _WEB_DAEMON.get(web["kind"], _GENERIC)
+    fronting_to_web = fronting["host"] is not None and fronting["port"] is not None and any(
+        _reaches(doc, fronting["host"], fronting["port"], bind, wdaemon) for bind in web["https_bind"] or [])
+    if fronting_to_web and fronting["proxy_protocol"] is not None and web["proxy_protocol"] is not None:
+        if _proxy_mismatch(fronting["proxy_protocol"], web["proxy_protocol"]):
+            add("TGP103", ["mtg.fronting.proxy_protocol", "web.proxy_protocol"],
+                "mtg.fronting.proxy_protocol is %s but web.proxy_protocol is %s."
+                % (_onoff(fronting["proxy_protocol"]), _onoff(web["proxy_protocol"])))
+        elif fronting["proxy_protocol"]:
+            senders.append(("mtg.fronting.host", fronting["host"]))
+    router = doc["router"]
+    if router and facts.router_kind_ok:
+        for name in sorted(router["backends"]):
+            backend = router["backends"][name]
+            send = backend["send_proxy"]
+            target = facts.targets.get(name)
+            expects = _receiver_expects(doc, target)
+            if send is None or expects is None:
+                continue
+            var = "router.backends.%s.send_proxy" % name
+            if _proxy_mismatch(send != "none", expects):
+                if target == "mtg":
+                    add("TGP101", [var, "mtg.proxy_protocol_listener"],
+                        "The router sends %s to mtg but mtg.proxy_protocol_listener is %s." % (
+                            _send_label(send), _onoff(expects)))
+                elif target in ("web", "web_http"):
+                    receiver = "web.proxy_protocol" if target == "web" else "web.http_bind"
+                    add("TGP102", [var, receiver], "The router sends %s to %s, which %s." % (
+                        _send_label(send), _target_label(doc, target),
+                        "expects PROXY" if expects else "does not expect PROXY"))
+                else:
+                    add("TGP109", [var, "other_services[%d].proxy_protocol" % target[1]],
+                        "The router sends %s to %s, which %s." % (
+                            _send_label(send), _target_label(doc, target),
+                            "expects PROXY" if expects else "does not expect PROXY"))
+            elif send != "none" and target == "web":
+                senders.append(("router.backends.%s.address" % name, _split_raw(backend["address"])[0]))
+        sends = dict((name, b["send_proxy"]) for name, b in router["backends"].items() if b["send_proxy"])
+        if router["kind"] == "sslh":
+            asking = sorted(name for name, send in sends.items() if send != "none")
+            if asking:
+                add("TGP107", ["router.backends.%s.send_proxy" % name for name in asking] + ["router.kind"],
+                    "sslh is asked to send PROXY protocol to backend(s) %s." % ", ".join(asking))
+        if router["kind"] == "nginx_stream" and sends:
+            values = set(sends.values())
+            if len(values) > 1 or "v2" in values:
+                add("TGP108", ["router.backends.%s.send_proxy" % name for name in sorted(sends)],
+                    "nginx_stream backends ask for %s." % ", ".join(
+                        "%s=%s" % (name, sends[name]) for name in sorted(sends)))
+    if web["proxy_protocol"] and web["proxy_allow"] is not None:
+        if not web["proxy_allow"]:
+            add("TGP105", ["web.proxy_allow", "web.proxy_protocol"],
+                "web.proxy_protocol is on but web.proxy_allow is empty.")
+            return
+        nets = [ipaddress.ip_network(cidr, strict=False) for cidr in web["proxy_allow"]]
+        for var, host in senders:
+            for addr in _sender_addrs(doc, host):
+                if not any(ipaddress.ip_address(addr) in net for net in nets):
+                    add("TGP106", ["web.proxy_allow", var],
+                        "%s connects to the web server from %s, which web.proxy_allow (%s) does not cover."
+                        % (var, addr, ", ".join(web["proxy_allow"])),
+                        fix="Add %s to web.proxy_allow." % ("%s/32" % addr if ":" not in addr else "%s/128" % addr))
+                    break
+
+
+def _sender_addrs(doc, host):
+    """Source addresses of a local connection to ``host`` (the kernel picks the destination itself)."""
+    return [addr for family, addr, local in _dest_addrs(doc, host) if local and _ip(addr) is not None]
+
+
+def _onoff(value):
+    return "on" if value else "off"
+
+
+def _send_label(send):
+    return "no PROXY header" if send == "none" else "PROXY %s" % send
+
+
+def _check_router(doc, facts, add):
+    router = doc["router"]
+    kind = router["kind"]
+    if router["terminates_tls"]:
+        add("TGP201", ["router.terminates_tls"], "router.terminates_tls is on.")
+    if router["transparent"]:
+        _check_transparent(doc, router, add)
+    if kind in ("haproxy", "nginx_stream"):
+        short = []
+        for key in ("client", "server", "tunnel"):
+            value = router["timeouts"][key]
+            seconds = _parse_duration(value) if value is not None else None
+            if seconds is not None and seconds < MTPROTO_IDLE_SECONDS:
+                short.append("router.timeouts.%s" % key)
+        if short:
+            add("TGP202", short, "%s shorter than 1h%s." % (
+                ", ".join("%s=%s" % (var, router["timeouts"][var.rsplit(".", 1)[1]]) for var in short),
+                " (nginx proxy_timeout is their minimum)" if kind == "nginx_stream" else ""))
+        maxconn, concurrency = router["maxconn"], doc["mtg"]["concurrency"]
+        if maxconn is not None and concurrency is not None and concurrency > maxconn:
+            add("TGP204", ["mtg.concurrency", "router.maxconn"],
+                "mtg.concurrency is %d but router.maxconn is %d." % (concurrency, maxconn))
+    minimum = ROUTER_MIN_VERSIONS.get(kind)
+    version = _loose_version(router["version"]) if router["version"] else None
+    if minimum and version and version < minimum:
+        add("TGP205", ["router.version", "router.kind"], "%s %s lacks SNI routing (needs %s)." % (
+            kind, router["version"], ".".join(str(part) for part in minimum)))
+    _check_routes(doc, facts, add)
+
+
+def _check_transparent(doc, router, add):
+    """sslh's transparent mode: IPv4 listeners, backends on IPv4 loopback."""
+    if router["kind"] != "sslh":
+        add("TGP207", ["router.transparent", "router.kind"],
+            "router.transparent is on for %s." % router["kind"])
+        return
+    v6 = [addr for addr in router["listen"] or [] if (_hostport(addr) or ("", 0))[0].count(":")]
+    if v6:
+        add("TGP208", ["router.listen", "router.transparent"],
+            "sslh is transparent and listens on %s." % ", ".join(v6))
+    for name in sorted(router["backends"]):
+        parsed = _split_raw(router["backends"][name]["address"])
+        addrs = _dest_addrs(doc, parsed[0]) if parsed else []
+        if not addrs or any(family != 4 or not _ip(addr) or not _ip(addr).is_loopback
+                            for family, addr, _local in addrs):
+            add("TGP209", ["router.backends.%s.address" % name, "router.transparent"],
+                "sslh is transparent and backend %s is %s." % (name, router["backends"][name]["address"]))
+
+
+def _check_routes(doc, facts, add):
+    router = doc["router"]
+    kind = router["kind"]
+    routes = router["routes"]
+    backends = router["backends"]
+    undefined = set()
+    for index, route in enumerate(routes):
+        if route["backend"] is not None and route["backend"] not in backends:
+            undefined.add(route["backend"])
+            add("TGP509", ["router.routes[%d].backend" % index, "router.backends"],
+                "router.routes[%d] sends traffic to backend %s, which router.backends does not define." % (
+                    index, _show(route["backend"])))
+        if kind == "nginx_stream" and route["match"] == "ssh":
+            add("TGP512", ["router.routes[%d].match" % index, "router.kind"],
+                "router.routes[%d] routes SSH, which nginx stream cannot detect." % index)
+    for name in sorted(backends):
+        target = facts.targets.get(name)
+        if backends[name]["address"] and target in (None, "router"):
+            add("TGP510", ["router.backends.%s.address" % name],
+                "Backend %s points at %s, where %s." % (
+                    name, backends[name]["address"],
+                    "the router itself listens (a loop)" if target == "router" else "no deployed service listens"))
+    seen = {}
+    for index, route in enumerate(routes):
+        if route["match"] is None:
+            continue
+        key = (route["match"], route["value"])
+        if key in seen:
+            add("TGP506", ["router.routes[%d]" % seen[key], "router.routes[%d]" % index],
+                "router.routes[%d] repeats router.routes[%d] (%s%s)." % (
+                    index, seen[key], route["match"], " " + route["value"] if route["value"] else ""))
+        else:
+            seen[key] = index
+    if not any(route["match"] == "default" for route in routes):
+        add("TGP206", ["router.routes"], "No route has match: default.")
+    if kind in ("haproxy", "sslh"):
+        for j, later in enumerate(routes):
+            if later["match"] not in ("sni_exact", "sni_suffix", "alpn"):
+                continue
+            for i, earlier in enumerate(routes[:j]):
+                if (earlier["match"], earlier["value"]) == (later["match"], later["value"]):
+                    continue
+                if earlier["backend"] == later["backend"] or not _shadows(earlier, later, kind):
+                    continue
+                add("TGP507", ["router.routes[%d]" % i, "router.routes[%d]" % j],
+                    "router.routes[%d] (%s%s -> %s) is never reached: router.routes[%d] (%s%s -> %s) matches first."
+                    % (j, later["match"], " " + later["value"] if later["value"] else "", later["backend"],
+                       i, earlier["match"], " " + earlier["value"] if earlier["value"] else "", earlier["backend"]))
+                break
+    domain = doc["domain"]
+    if not model.is_hostname(domain):
+        return
+    index = _route_for(router, domain)
+    magic_ok = True
+    if index is None:
+        magic_ok = False
+        add("TGP504", ["router.routes", "domain"], "No route matches SNI %s and there is no default." % domain)
+    else:
+        backend = routes[index]["backend"]
+        target = facts.targets.get(backend)
+        if backend not in undefined and target is not None and target != "mtg":
+            magic_ok = False
+            add("TGP504", ["router.routes[%d]" % index, "domain"],
+                "SNI %s goes to backend %s (%s), not to mtg%s." % (
+                    domain, backend, _target_label(doc, target), _mtg_routes_hint(router, facts)))
+    if magic_ok:
+        for i, route in enumerate(routes):
+            if route["match"] in ("sni_exact", "sni_suffix") and facts.targets.get(route["backend"]) == "mtg" \
+                    and not _route_covers(route, domain):
+                add("TGP505", ["router.routes[%d].value" % i, "domain"],
+                    "router.routes[%d] sends %s to mtg, but clients use %s." % (i, route["value"], domain))
+        if kind in ("haproxy", "sslh") and index is not None:
+            for i, route in enumerate(routes[:index]):
+                if route["match"] == "alpn":
+                    add("TGP508", ["router.routes[%d]" % i, "router.routes[%d]" % index],
+                        "router.routes[%d] (alpn %s) comes before the route for %s." % (i, route["value"], domain))
+                    break
+
+
+def _mtg_routes_hint(router, facts):
+    names = ["router.routes[%d] (%s)" % (i, r["value"]) for i, r in enumerate(router["routes"])
+             if r["value"] and facts.targets.get(r["backend"]) == "mtg"]
+    return "; routes to mtg: %s" % ", ".join(names) if names else ""
+
+
+def _shadows(earlier, later, kind):
+    if earlier["match"] == "default":
+        return kind == "sslh"
+    if earlier["match"] != "sni_suffix" or later["match"] == "alpn":
+        return False
+    return _route_covers(earlier, later["value"])
+
+
+def _check_acme(doc, facts, add):
+    web = doc["web"]
+    if web["acme"]["challenge"] != "http-01" or web["http_bind"] is None:
+        return
+    wdaemon = _WEB_DAEMON.get(web["kind"], _GENERIC)
+    router = doc["router"]
+    if router and router["http"]:
+        target = router["http"]["acme_passthrough_to"]
+        if target is None:
+            add("TGP601", ["web.acme.challenge", "router.http.acme_passthrough_to"],
+                "HTTP-01 is used but the router owns :80 and passes no ACME challenge through.")
+            return
+        host, port = _split_raw(target)
+        if not any(_reaches(doc, host, port, bind, wdaemon) for bind in web["http_bind"]):
+            add("TGP601", ["router.http.acme_passthrough_to", "web.http_bind"],
+                "The router passes ACME challenges to %s but the web server's HTTP listener is %s." % (
+                    target, ", ".join(web["http_bind"]) or "absent"))
+        return
+    public = [b for b in web["http_bind"] if _hostport(b)[1] == model.PUBLIC_HTTP_PORT
+              and _scope(_hostport(b)[0]) in ("wildcard", "public", "private")]
+    if not public:
+        add("TGP601", ["web.http_bind", "web.acme.challenge"],
+            "HTTP-01 is used, nothing else owns :80, and the web server listens on %s." % (
+                ", ".join(web["http_bind"]) or "no HTTP address"))
+
+
+def _check_dns(doc, facts, add, resolver):
+    domain = doc["domain"]
+    if model.is_hostname(domain) and (doc["public_ipv4"] or doc["public_ipv6"]):
+        addrs = _resolve(resolver, domain)
+        if not addrs:
+            add("TGP901", ["domain"], "%s does not resolve." % domain)
+        else:
+            v4 = sorted(a for a in addrs if ":" not in a)
+            v6 = sorted(a for a in addrs if ":" in a)
+            for family, mine, found, var in ((4, doc["public_ipv4"], v4, "public_ipv4"),
+                                             (6, doc["public_ipv6"], v6, "public_ipv6")):
+                record = "A" if family == 4 else "AAAA"
+                if mine and mine not in found:
+                    add("TGP901", ["domain", var], "%s %s records are %s, not %s=%s." % (
+                        domain, record, ", ".join(found) or "absent", var, mine))
+                elif not mine and found:
+                    add("TGP901", ["domain", var], "%s has %s records (%s) but %s is not set." % (
+                        domain, record, ", ".join(found), var))
+    fronting = doc["mtg"]["fronting"]
+    host, port = fronting["host"], fronting["port"]
+    if host and port and _ip(host) is None and host not in ("localhost", domain):
+        mine = [a for a in (doc["public_ipv4"], doc["public_ipv6"]) if a]
+        addrs = _resolve(resolver, host)
+        if any(_canon(a) in mine or (_ip(a) is not None and _ip(a).is_loopback) for a in addrs):
+            for var, bind, daemon in _entry_points(doc):
+                if any(_reaches(doc, _canon(a), port, bind, daemon) for a in addrs):
+                    add("TGP902", ["mtg.fronting.host", var],
+                        "mtg fronts to %s:%d, which resolves to %s - this host's %s (%s)." % (
+                            host, port, ", ".join(addrs), var, bind))
+                    break
+
+
+def _resolve(resolver, name):
+    try:
+        return sorted(set(_canon(a) for a in resolver(name) or ()))
+    except Exception:  # pylint: disable=broad-except
+        return []
+
+
+def default_resolver(name):
+    """A resolver for ``validate``: every A/AAAA address of ``name`` via the system resolver."""
+    infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+    return sorted(set(info[4][0] for info in infos))
+
+
+def validate(topology, resolver=None):
+    """Every violation in a host's topology, as Finding objects sorted by code.
+
+    ``resolver`` (optional): callable name -> iterable of IP address strings.
+    DNS checks (warnings) run only when it is given.
+    """
+    doc, facts, findings = _normalise(_without_unset(topology))
+    if doc is None:
+        return findings
+
+    def add(code, variables, msg, breaks=None, fix=None):
+        findings.append(Finding(code, variables, msg, breaks, fix))
+
+    checks = [_check_domain_and_secret, _check_mtg_version_and_key, _check_mtg_limits, _check_stats,
+              _check_certificate, _check_capacity]
+    if facts.kind_ok:
+        checks += [_check_exposure, _check_dual_stack, _check_port_clashes, _check_fronting, _check_proxy,
+                   _check_acme]
+        if doc["router"] and facts.router_kind_ok:
+            checks.append(_check_router)
+    for check in checks:
+        check(doc, facts, add)
+    if resolver is not None and facts.kind_ok:
+        _check_dns(doc, facts, add, resolver)
+    return sorted(findings, key=lambda finding: finding.code)
+
+
+def format_findings(findings):
+    """One line per finding, for messages."""
+    return "\n".join("- %s" % finding for finding in findings)

@@ -1,0 +1,149 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tgproxy.stealth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: mtg_config
+short_description: Write mtg's TOML configuration with the secret kept out of logs and diffs
+version_added: "0.1.0"
+description:
+  - Renders the mtg configuration document built by the topology model (filter
+    C(tgproxy.stealth.mtg_config_doc)) as TOML, adds the secret, validates the
+    candidate file with mtg itself and only then replaces the running one.
+  - The secret is a C(no_log) option, so it is masked in the returned diff while
+    every other line of the configuration stays visible with C(--diff).
+extends_documentation_fragment:
+  - tgproxy.stealth.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  path:
+    description: Destination file.
+    type: path
+    required: true
+  config:
+    description: The configuration document without the secret.
+    type: dict
+    required: true
+  secret:
+    description: The mtg secret (hex or base64url). Never logged.
+    type: str
+    required: true
+  validate:
+    description:
+      - Command run against the candidate file before it replaces I(path); C(%s) is the candidate's path.
+      - Skipped in check mode.
+    type: str
+  header:
+    description: Comment placed at the top of the file.
+    type: str
+    default: "# Managed by Ansible (tgproxy.stealth.mtg). Local changes are overwritten."
+  owner:
+    description: Owner of the file.
+    type: str
+  group:
+    description: Group of the file.
+    type: str
+  mode:
+    description: Mode of the file.
+    type: raw
+    default: "0640"
+author:
+  - tgproxy.stealth contributors (@tgproxy)
+"""
+
+EXAMPLES = r"""
+- name: Write mtg config
+  tgproxy.stealth.mtg_config:
+    path: /etc/mtg/config.toml
+    config: "{{ mtg_spec | tgproxy.stealth.mtg_config_doc }}"
+    secret: "{{ mtg_secret_value }}"
+    validate: /usr/local/bin/mtg access -i 127.0.0.1 -I ::1 %s
+    owner: root
+    group: mtg
+    mode: "0640"
+"""
+
+RETURN = r"""
+path:
+  description: The destination.
+  returned: always
+  type: str
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.tgproxy.stealth.plugins.module_utils.topology import dump_toml
+
+
+def render(config, secret, header):
+    doc = dict(config)
+    doc["secret"] = secret
+    return dump_toml(doc, header=header, first_keys=("secret", "bind-to"))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            config=dict(type="dict", required=True),
+            secret=dict(type="str", required=True, no_log=True),
+            validate=dict(type="str"),
+            header=dict(type="str", default="# Managed by Ansible (tgproxy.stealth.mtg). Local changes are overwritten."),
+            owner=dict(type="str"),
+            group=dict(type="str"),
+            mode=dict(type="raw", default="0640"),
+        ),
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    content = render(module.params["config"], module.params["secret"], module.params["header"])
+    before = ""
+    if os.path.exists(path):
+        with open(path, "r") as handle:
+            before = handle.read()
+    changed = before != content
+    result = dict(changed=changed, path=path)
+    if module._diff:
+        result["diff"] = dict(before_header=path, after_header=path, before=before, after=content)
+
+    file_args = module.load_file_common_arguments(module.params)
+    if changed and not module.check_mode:
+        directory = os.path.dirname(path) or "."
+        fd, tmp = tempfile.mkstemp(prefix=".mtg-config-", dir=directory)
+        try:
+            os.chmod(tmp, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(content)
+            if module.params["validate"]:
+                if "%s" not in module.params["validate"]:
+                    module.fail_json(msg="validate must contain %%s: %s" % module.params["validate"])
+                rc, out, err = module.run_command(module.params["validate"] % tmp)
+                if rc != 0:
+                    module.fail_json(msg="mtg rejected the new configuration; the running one was kept: %s"
+                                     % (err.strip() or "exit code %d" % rc), rc=rc)
+            module.atomic_move(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    if os.path.exists(path):
+        result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])
+    elif module.check_mode:
+        result["changed"] = True
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, tgproxy.stealth contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: tcp_drain
+short_description: Wait until the established TCP connections on a local port have ended, up to a deadline
+version_added: "0.1.0"
+description:
+  - Counts the established TCP connections (IPv4 and IPv6) whose local port is I(port), from
+    C(/proc/net/tcp) and C(/proc/net/tcp6), and waits until none are left or I(deadline) seconds have
+    passed. It never closes anything itself; it reports how many connections ended on their own and how
+    many were still open at the deadline, so that the caller can close those deliberately and say so.
+  - Used after the swap of a migration, when the old instance on the port gets no new connections.
+  - Changes nothing on the host (C(changed) is always false). In check mode it reports the current count
+    without waiting.
+extends_documentation_fragment:
+  - tgproxy.stealth.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  port:
+    description: Local port of the connections to wait for.
+    type: int
+    required: true
+  deadline:
+    description: Seconds to wait at most.
+    type: float
+    required: true
+  interval:
+    description: Seconds between two counts.
+    type: float
+    default: 1.0
+author:
+  - tgproxy.stealth contributors (@tgproxy)
+"""
+
+EXAMPLES = r"""
+- name: Let the old mtg's sessions end on their own (at most 30 minutes)
+  tgproxy.stealth.tcp_drain:
+    port: 443
+    deadline: 1800
+"""
+
+RETURN = r"""
+at_start:
+  description: Established connections when the wait began.
+  returned: always
+  type: int
+remaining:
+  description: Established connections still open when the wait ended (0 = drained).
+  returned: always
+  type: int
+drained:
+  description: Whether every connection ended before the deadline.
+  returned: always
+  type: bool
+elapsed:
+  description: Seconds waited.
+  returned: always
+  type: float
+samples:
+  description: C([seconds, count]) pairs, one per count (at most 200, evenly thinned).
+  returned: always
+  type: list
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.tgproxy.stealth.plugins.module_utils import migration
+
+TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+
+
+def count(port):
+    texts = []
+    for path in TABLES:
+        try:
+            with open(path) as handle:
+                texts.append(handle.read())
+        except (IOError, OSError):
+            continue
+    return migration.established(texts, port)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            port=dict(type="int", required=True),
+            deadline=dict(type="float", required=True),
+            interval=dict(type="float", default=1.0),
+        ),
+        supports_check_mode=True,
+    )
+    port, deadline = module.params["port"], module.params["deadline"]
+    if not 0 < port < 65536 or deadline < 0 or module.params["interval"] <= 0:
+        module.fail_json(msg="port must be 1-65535, deadline >= 0 and interval > 0")
+    start = time.time()
+    first = current = count(port)
+    samples = [[0.0, first]]
+    while current and not module.check_mode and time.time() - start < deadline:
+        time.sleep(min(module.params["interval"], max(0.0, deadline - (time.time() - start))))
+        current = count(port)
+        samples.append([round(time.time() - start, 1), current])
+    if len(samples) > 200:
+        step = len(samples) / 200.0
+        samples = [samples[int(i * step)] for i in range(199)] + [samples[-1]]
+    module.exit_json(changed=False, at_start=first, remaining=current, drained=current == 0,
+                     elapsed=round(time.time() - start, 1), samples=samples)
+
+
+if __name__ == "__main__":
+    main()
