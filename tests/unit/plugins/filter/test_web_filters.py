@@ -165,3 +165,37 @@ def test_acme_sh_conf_decodes_wrapped_values():
     assert conf["Le_ReloadCmd"] == "sudo -n /usr/bin/systemctl reload nginx"
     assert conf["Le_Alt"] == "no" and conf["Le_Keylength"] == "ec-256"
     assert web.acme_sh_conf("") == {}
+
+
+# A value that passes a check reaches a generated file as it is: one that could end the value there (a line
+# break, a quote, a brace, ;, #, white space) is rejected, and a trailing newline is no exception.
+METACHARACTERS = ["\n", "\r", '"', "'", "{", "}", ";", "#", " ", "\t"]
+
+
+@pytest.mark.parametrize("char", METACHARACTERS)
+def test_a_ca_url_carrying_a_config_metacharacter_is_rejected(char):
+    url = "https://acme.example.org/dir" + char + "admin 0.0.0.0:2019"
+    assert [e["var"] for e in web.web_preflight(spec(acme_ca=url))] == ["caddy_acme_ca"]
+    assert [e["var"] for e in web.acme_sh_preflight(acme_spec(ca=url))] == ["acme_sh_ca"]
+    assert [e["var"] for e in web.web_preflight(spec(acme_ca="http://127.0.0.1/d" + char, acme_ca_insecure=True))] \
+        == ["caddy_acme_ca"]
+
+
+@pytest.mark.parametrize("char", METACHARACTERS)
+def test_a_name_or_address_with_a_trailing_metacharacter_is_rejected(char):
+    assert [e["var"] for e in web.web_preflight(spec(domain="proxy.example.com" + char))] == ["caddy_domain"]
+    assert [e["var"] for e in web.web_preflight(spec(acme_email="ops@example.com" + char))] == ["caddy_acme_email"]
+    assert [e["var"] for e in web.web_preflight(spec(version="2.11.7" + char))] == ["caddy_version"]
+    assert [e["var"] for e in web.acme_sh_preflight(acme_spec(domains=["a.example.com" + char]))] \
+        == ["acme_sh_domains"]
+    assert [e["var"] for e in web.acme_sh_preflight(acme_spec(user="acme" + char))] == ["acme_sh_user"]
+    assert [e["var"] for e in web.acme_sh_preflight(
+        acme_spec(challenge="dns-01", dns_provider="dns_nsupdate" + char))] == ["acme_sh_dns_provider"]
+
+
+@pytest.mark.parametrize("url", ["https://acme-v02.api.letsencrypt.org/directory", "https://acme.zerossl.com/v2/DV90",
+                                 "https://acme.stealth.test:14000/dir", "https://[2001:db8::5]:14000/dir",
+                                 "https://ca.example.org"])
+def test_ordinary_ca_urls_pass(url):
+    assert web.web_preflight(spec(acme_ca=url)) == []
+    assert web.acme_sh_preflight(acme_spec(ca=url)) == []

@@ -258,6 +258,23 @@ BAD = [
     ("fronting to the web's HTTP port", mut(HAPROXY, {"mtg.fronting.port": 8080}), {"TGP404"}),
     # -- domain, secret, routes
     ("domain not a hostname", mut(DIRECT, {"domain": "localhost"}), {"TGP501"}),
+    # the roles write the domain as given: the validator does not canonicalise it silently
+    ("domain with a trailing newline", mut(DIRECT, {"domain": DOMAIN + "\n"}), {"TGP501"}),
+    ("domain with a trailing dot", mut(DIRECT, {"domain": DOMAIN + "."}), {"TGP501"}),
+    ("domain in upper case", mut(DIRECT, {"domain": DOMAIN.upper()}), {"TGP501"}),
+    ("domain with a quote", mut(DIRECT, {"domain": DOMAIN + '"'}), {"TGP501"}),
+    # values reach the routers' configurations as written: nothing that could end a value there passes
+    ("alpn value that would add an sslh route to a remote address",
+     mut(SSLH, {"router.routes": [{"match": "alpn", "value": 'h2"; }, { host: "198.51.100.9"; port: "443',
+                                   "backend": "web"}, MAGIC, DEFAULT]}), {"TGP004"}),
+    ("backend name with a quote",
+     mut(HAPROXY, {"router.backends": dict(HAPROXY["router"]["backends"], **{'x"y': {"address": "127.0.0.1:22"}})}),
+     {"TGP004", "TGP510"}),
+    ("backend host with a line break (a second haproxy server line)",
+     mut(HAPROXY, {"router.backends.web.address": "127.0.0.1\nserver evil 198.51.100.9:443"}), {"TGP004"}),
+    ("backend host with a quote (sslh libconfig)",
+     mut(SSLH, {"router.backends.web.address": '127.0.0.1"; port: "8443":8443'}), {"TGP004"}),
+    ("bind with a space", mut(DIRECT, {"mtg.bind": "0.0.0.0 :443"}), {"TGP004"}),
     ("secret for 'localhost'", mut(DIRECT, {"mtg.secret": secret_for("localhost")}), {"TGP502"}),
     ("secret for another domain", mut(DIRECT, {"mtg.secret": secret_for("other.example.com")}), {"TGP503"}),
     ("magic route for another name", mut(HAPROXY, {"router.routes[0].value": "other.example.com"}), {"TGP504"}),
