@@ -27,7 +27,7 @@ import re
 
 from ansible_collections.tgproxy.stealth.plugins.module_utils import topology as model
 
-TAG_RE = re.compile(r"^[a-z][a-z0-9-]{0,22}$")
+TAG_RE = re.compile(r"^[a-z][a-z0-9-]{0,22}\Z")
 FAMILIES = ("ipv4", "ipv6")
 # /proc/net/tcp state of an established connection
 TCP_ESTABLISHED = "01"

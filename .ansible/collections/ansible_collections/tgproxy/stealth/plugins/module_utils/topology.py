@@ -64,10 +64,10 @@ MTG_PREFER_IP = ("prefer-ipv4", "prefer-ipv6", "only-ipv4", "only-ipv6")
 SECRET_FAKETLS_BYTE = 0xEE
 SECRET_KEY_LENGTH = 16
 
-_HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
-_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
-_BYTES = re.compile(r"^\d+\s*(b|kb|kib|mb|mib|gb|gib)?$", re.IGNORECASE)
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z", re.IGNORECASE)
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)\Z")
+_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+\Z")
+_BYTES = re.compile(r"^\d+\s*(b|kb|kib|mb|mib|gb|gib)?\Z", re.IGNORECASE)
 
 
 class TopologyError(ValueError):
@@ -88,7 +88,7 @@ class TopologyError(ValueError):
 # --------------------------------------------------------------------------
 def parse_version(version):
     """'2.2.8' or 'v2.2.8' -> (2, 2, 8)."""
-    match = _VERSION.match(str(version).strip())
+    match = _VERSION.match(str(version))
     if not match:
         raise ValueError("not a release version: %r" % (version,))
     return tuple(int(part) for part in match.groups())
@@ -112,7 +112,8 @@ def split_hostport(value):
     """'127.0.0.1:3128' / '[::]:443' / 'host:80' -> (host, port); ValueError otherwise."""
     if not isinstance(value, str):
         raise ValueError("not a string")
-    match = re.match(r"^\[([0-9a-fA-F:.]+)\]:(\d+)$", value) or re.match(r"^([^:\[\]]+):(\d+)$", value)
+    # the host part is an IP literal or a DNS name: nothing that could end the value in a generated file
+    match = re.match(r"^\[([0-9a-fA-F:.]+)\]:(\d+)\Z", value) or re.match(r"^([A-Za-z0-9._-]+):(\d+)\Z", value)
     if not match:
         raise ValueError("expected host:port or [ipv6]:port")
     host, port = match.group(1), int(match.group(2))
@@ -513,7 +514,13 @@ ACME_DIRECTORIES = {
     "letsencrypt_test": "https://acme-staging-v02.api.letsencrypt.org/directory",
     "zerossl": "https://acme.zerossl.com/v2/DV90",
 }
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# an e-mail address as it may stand in a Caddyfile or acme.sh's account: nothing that could end the value
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@(?!-)[A-Za-z0-9-]{1,63}(\.(?!-)[A-Za-z0-9-]{1,63})+\Z")
+# an ACME directory URL, whole: host (name or [IPv6]), port, path; nothing that could end the value in a
+# generated file (whitespace, a line break, quotes, braces, ;, #)
+_URL_REST = r"://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=:@/,-]*)?\Z"
+_HTTPS_URL = re.compile(r"^https" + _URL_REST)
+_HTTP_URL = re.compile(r"^http" + _URL_REST)
 
 
 def caddy_release(version, machine, base_url):
@@ -568,8 +575,8 @@ def web_preflight(spec, prefix="caddy"):
         err("acme_email", "%r is not an e-mail address." % (email,), "set a reachable address for the CA's expiry notices, or leave it empty.")
     if spec.get("acme_enabled", True):
         url = acme_directory(spec.get("acme_ca", "letsencrypt"))
-        if not re.match(r"^https://[^/\s]+", str(url)):
-            if not (re.match(r"^http://[^/\s]+", str(url)) and spec.get("acme_ca_insecure")):
+        if not _HTTPS_URL.match(str(url)):
+            if not (_HTTP_URL.match(str(url)) and spec.get("acme_ca_insecure")):
                 err("acme_ca", "%r is neither a known CA (%s) nor an https:// directory URL." % (url, ", ".join(sorted(ACME_DIRECTORIES))),
                     "use letsencrypt, letsencrypt_staging, zerossl or an https:// ACME directory URL "
                     "(a plain-http test CA needs %s_acme_ca_insecure=true)." % prefix)
@@ -620,8 +627,8 @@ ACME_SH_SERVERS = {
 ACME_SH_KEY_TYPES = ("ec-256", "ec-384", "2048", "3072", "4096")
 ACME_SH_CHALLENGES = ("http-01", "dns-01")
 ACME_SH_INSTALL_METHODS = ("auto", "release", "package")
-_DNS_PROVIDER = re.compile(r"^dns_[a-z0-9_]+$")
-_UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_DNS_PROVIDER = re.compile(r"^dns_[a-z0-9_]+\Z")
+_UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
 _ACME_SH_BASE64 = re.compile(r"^__ACME_BASE64__START_(.*)__ACME_BASE64__END_$")
 
 
@@ -722,8 +729,8 @@ def acme_sh_preflight(spec, prefix="acme_sh"):
     if email and not _EMAIL.match(str(email)):
         err("email", "%r is not an e-mail address." % (email,), "set a reachable address for the CA's notices, or leave it empty.")
     server = acme_sh_server(spec.get("ca", "letsencrypt"))
-    if server not in ACME_SH_SERVERS.values() and not re.match(r"^https://[^/\s]+", str(server)):
-        if not (re.match(r"^http://[^/\s]+", str(server)) and spec.get("ca_insecure")):
+    if server not in ACME_SH_SERVERS.values() and not _HTTPS_URL.match(str(server)):
+        if not (_HTTP_URL.match(str(server)) and spec.get("ca_insecure")):
             err("ca", "%r is neither a known CA (%s) nor an https:// directory URL." % (server, ", ".join(sorted(ACME_SH_SERVERS))),
                 "use letsencrypt, letsencrypt_test, zerossl or an https:// ACME directory URL "
                 "(a plain-http test CA needs %s_ca_insecure=true)." % prefix)

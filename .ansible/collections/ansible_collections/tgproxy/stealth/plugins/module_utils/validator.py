@@ -179,8 +179,12 @@ _WEB_DAEMON = {"caddy": _GO, "nginx": _NGINX}
 _WILDCARDS = ("0.0.0.0", "::")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|s|m|h|d)")
 _DURATION_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_LOOSE_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?[0-9A-Za-z.+~-]*$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOOSE_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?[0-9A-Za-z.+~-]*\Z")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
+# an ALPN protocol id as registered (h2, http/1.1, acme-tls/1, imap, ...), and a router backend's name: both
+# reach the routers' configurations as written, so nothing that could end a value there
+_ALPN = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,63}\Z")
+_BACKEND_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 _MISSING = object()
@@ -526,7 +530,7 @@ def _parse_duration(value):
     if not isinstance(value, str):
         return None
     text = value.strip().lower()
-    if re.match(r"^\d+(\.\d+)?$", text):
+    if re.match(r"^\d+(\.\d+)?\Z", text):
         return float(text)
     pos, total = 0, 0.0
     for match in _DURATION_PART.finditer(text):
@@ -697,6 +701,7 @@ class _Facts(object):
         self.version = None
         self.fronting_key_given = None
         self.targets = {}
+        self.domain_written = None
 
 
 def _normalise(raw):
@@ -712,7 +717,7 @@ def _normalise(raw):
     if not facts.kind_ok:
         norm.add("TGP001", ["kind"], "Unknown topology kind %s." % _show(kind))
     is_router = kind == "sni_router"
-    domain = top.get("domain")
+    domain = facts.domain_written = top.get("domain")
     domain = domain.strip().lower().rstrip(".") if isinstance(domain, str) else domain
     doc = {
         "kind": kind,
@@ -917,6 +922,8 @@ def _normalise(raw):
     backends = {}
     for name, item in backends_raw.items():
         path = "router.backends.%s" % name
+        if not isinstance(name, str) or not _BACKEND_NAME.match(name):
+            norm.bad(path, name, "a backend name of letters, digits, _ and - (starting with a letter)")
         if not isinstance(item, dict):
             norm.bad(path, item, "a mapping {address, send_proxy}")
             item = {}
@@ -959,7 +966,7 @@ def _normalise(raw):
                 value = value[2:] if value.startswith("*.") else value.lstrip(".")
             ok = isinstance(value, str) and (
                 model.is_hostname(value) if match == "sni_exact" else
-                _sni_labels_ok(value, 1) if match == "sni_suffix" else bool(value))
+                _sni_labels_ok(value, 1) if match == "sni_suffix" else bool(_ALPN.match(value)))
             if not ok:
                 norm.bad(_join(path, "value"), item.get("value"),
                          "an SNI name" if match != "alpn" else "an ALPN protocol id such as h2")
@@ -1186,6 +1193,11 @@ def _check_domain_and_secret(doc, facts, add):
     domain_ok = model.is_hostname(domain)
     if not domain_ok:
         add("TGP501", ["domain"], "domain %s is not a valid hostname." % _show(domain))
+    elif facts.domain_written != domain:
+        # the roles write the domain as given (certificate, SNI routes, the secret): it must already be canonical
+        domain_ok = False
+        add("TGP501", ["domain"], "domain %s is written %s; the roles use it as written. Write it in lower case, "
+            "without white space or a trailing dot." % (domain, _show(facts.domain_written)))
     secret = doc["mtg"]["secret"]
     if not secret:
         return

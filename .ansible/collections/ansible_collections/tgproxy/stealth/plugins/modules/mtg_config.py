@@ -15,8 +15,9 @@ description:
   - Renders the mtg configuration document built by the topology model (filter
     C(tgproxy.stealth.mtg_config_doc)) as TOML, adds the secret, validates the
     candidate file with mtg itself and only then replaces the running one.
-  - The secret is a C(no_log) option, so it is masked in the returned diff while
-    every other line of the configuration stays visible with C(--diff).
+  - The secret is a C(no_log) option. With C(--diff) every line of the configuration stays visible but the
+    secrets, the one on disk as well as the new one (a changed secret shows as C(<secret hidden, replaced>) and
+    C(<secret hidden, new>)).
 extends_documentation_fragment:
   - tgproxy.stealth.attributes
 attributes:
@@ -82,10 +83,32 @@ path:
 """
 
 import os
+import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.tgproxy.stealth.plugins.module_utils.topology import dump_toml
+
+
+SECRET_LINE = re.compile(r'^(\s*secret\s*=\s*)(["\'])(.*?)\2', re.M)
+
+
+def masked(text, placeholder):
+    """text with every secret it carries replaced by placeholder: the value of each secret line, and any other
+    appearance of that value (a diff must never show a secret, the one on disk as little as the new one)."""
+    for value in set(match.group(3) for match in SECRET_LINE.finditer(text)):
+        if value:
+            text = text.replace(value, placeholder)
+    return text
+
+
+def diff_of(before, after):
+    """--diff of the configuration: every line visible but the secrets, and whether the secret changes."""
+    old = [m.group(3) for m in SECRET_LINE.finditer(before)]
+    new = [m.group(3) for m in SECRET_LINE.finditer(after)]
+    changed = old != new
+    return dict(before=masked(before, "<secret hidden%s>" % (", replaced" if changed and old else "")),
+                after=masked(after, "<secret hidden%s>" % (", new" if changed else "")))
 
 
 def render(config, secret, header):
@@ -117,7 +140,7 @@ def main():
     changed = before != content
     result = dict(changed=changed, path=path)
     if module._diff:
-        result["diff"] = dict(before_header=path, after_header=path, before=before, after=content)
+        result["diff"] = dict(before_header=path, after_header=path, **diff_of(before, content))
 
     file_args = module.load_file_common_arguments(module.params)
     if changed and not module.check_mode:

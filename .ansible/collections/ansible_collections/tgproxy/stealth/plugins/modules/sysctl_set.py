@@ -104,7 +104,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.tgproxy.stealth.plugins.module_utils.tuning import POLICIES, merge_value, same_value
 
-_KEY = re.compile(r"^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+$")
+_KEY = re.compile(r"^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+\Z")
 
 
 def proc_path(proc_root, key):
