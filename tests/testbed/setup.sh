@@ -34,6 +34,8 @@ apt_install() {
 
 # --- 1. host packages -------------------------------------------------------
 apt_install docker.io debootstrap iptables curl ca-certificates openssl python3-venv
+# the fleet report's browser test (headless Chromium from Debian)
+apt_install chromium
 # mtg is built with Go from the Go module proxy; a Debian Go that is too old
 # fetches the toolchain go.mod asks for through the same proxy (GOTOOLCHAIN).
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || apt_install golang-go

@@ -1,5 +1,6 @@
 """Behaviour of the two-service topology as a user sees it (real mtg, real Caddy)."""
 
+import base64
 import json
 import os
 import subprocess
@@ -287,3 +288,69 @@ def test_rollout_stops_at_the_batch_whose_doctor_fails(host):
     assert proc.returncode == 0, text[-3000:]
     assert text.count("all checks passed") == 2, text[-3000:]
     assert _mtg_state(FIRST)[0] == before[FIRST][0] and _mtg_state(SECOND) == before[SECOND]
+
+
+REPORT = os.path.join(PROJECT, "playbooks", "report.yml")
+
+
+def _link(name):
+    secret = subprocess.run(["docker", "exec", name, "cat", "/etc/mtg/secret"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    return secret, "tg://proxy?server=%s&port=443&secret=%s" % (DOMAIN, secret)
+
+
+def test_fleet_report_renders_in_a_real_browser_and_its_qr_codes_decode(host, tmp_path):
+    """playbooks/report.yml over both hosts: the page renders in headless Chromium, a screenshot shows the fleet
+    table and each host's QR code, which decodes to exactly that host's tg:// link; redacted, no secret is left."""
+    if host.backend.get_hostname() != FIRST:
+        pytest.skip("one report for the whole fleet (run with the first host)")
+    import zxingcpp  # noqa: E402  pylint: disable=import-outside-toplevel
+    from PIL import Image  # noqa: E402  pylint: disable=import-outside-toplevel
+
+    out = tmp_path / "report"
+    proc = run_playbook(REPORT, "all", ["tgproxy_report_dir=%s" % out])
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "2 host(s), 2 passed the doctor" in proc.stdout
+    for name in (FIRST, SECOND):
+        assert _link(name)[0] not in proc.stdout + proc.stderr, "a secret in the run's output"
+    page, summary = out / "report.html", out / "report.md"
+    assert oct(out.stat().st_mode & 0o777) == "0o700"
+    assert oct(page.stat().st_mode & 0o777) == "0o600" and oct(summary.stat().st_mode & 0o777) == "0o600"
+    links = {name: _link(name) for name in (FIRST, SECOND)}
+    text = page.read_text()
+    for name, (_secret, link) in links.items():
+        assert name in text and link.replace("&", "&amp;") in text
+        assert link in summary.read_text()
+    assert "mtg_direct" in text and "mtg 2.2.8" in text and "all checks passed" in text
+    # the real browser: the page renders, the screenshot carries the table and both QR codes
+    shot = tmp_path / "report.png"
+    browser = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                              "--window-size=1280,2400", "--screenshot=%s" % shot, page.as_uri()],
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert browser.returncode == 0 and shot.exists(), browser.stderr[-2000:]
+    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert dom.count("<tr><td>mtg_direct-debian1") == 2, dom[:2000]
+    image = Image.open(shot)
+    decoded = sorted(result.text for result in zxingcpp.read_barcodes(image))
+    assert decoded == sorted(link for _secret, link in links.values()), decoded
+    # the table's first rows are drawn: the screenshot's top is not blank
+    top = image.convert("L").crop((0, 0, image.width, 300))
+    assert min(top.getdata()) < 100
+    os.makedirs(os.path.join(PROJECT, ".cache"), exist_ok=True)
+    image.save(os.path.join(PROJECT, ".cache", "fleet-report.png"))
+
+    # redacted on request: no form of either secret, no QR code
+    proc = run_playbook(REPORT, "all", ["tgproxy_report_dir=%s" % out, "tgproxy_report_redact=true"])
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    for path in (page, summary):
+        content = path.read_text()
+        for secret, _link_ in links.values():
+            for form in (secret, secret[2:34], base64.urlsafe_b64encode(bytes.fromhex(secret)).decode().rstrip("="),
+                         base64.b64encode(bytes.fromhex(secret)).decode()):
+                assert form not in content, (path.name, form)
+        assert "redacted" in content
+    assert "<svg" not in page.read_text()
+    # never in the run's output either
+    for secret, _link_ in links.values():
+        assert secret not in proc.stdout + proc.stderr
