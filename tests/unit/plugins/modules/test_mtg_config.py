@@ -36,8 +36,14 @@ def forms(secret):
 def run(monkeypatch, tmp_path):
     # the real exit_json masks no_log values (the new secret); this one does not, so the test sees what the
     # module itself puts in its result
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", lambda self, **kw: (_ for _ in ()).throw(ExitJson(kw)))
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", lambda self, **kw: (_ for _ in ()).throw(FailJson(kw)))
+    def exit_json(self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(self, **kwargs):
+        raise FailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
 
     def runner(secret, check=True, diff=True):
         args = {"path": str(tmp_path / "config.toml"), "config": CONFIG, "secret": secret,
