@@ -35,3 +35,27 @@ def module_args(args):
         yield
     finally:
         basic._ANSIBLE_ARGS = old
+
+
+def patch_exits(monkeypatch):
+    """exit_json/fail_json raise ExitJson/FailJson with the result as the module built it (the real ones also
+    mask no_log values: a test of what the module itself returns must not rely on that)."""
+    def exit_json(self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(self, **kwargs):
+        kwargs["failed"] = True
+        raise FailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+
+def run_main(main, args):
+    """Run a module's main() with args (patch_exits first); its result."""
+    with module_args(args):
+        try:
+            main()
+        except (ExitJson, FailJson) as exc:
+            return exc.args[0]
+    raise AssertionError("module did not exit")

@@ -11,11 +11,11 @@ import json
 
 import pytest
 
-from ansible.module_utils import basic
 
 from ansible_collections.tgproxy.stealth.plugins.modules import faketls_selftest as mod
 
-from module_harness import ExitJson, FailJson, module_args
+from module_harness import patch_exits
+from module_harness import run_main as harness_run_main
 
 # Same secret in both encodings, as printed by mtg v2.2.8 itself
 # (hex by `generate-secret --hex`, base64url in its config dump).
@@ -134,25 +134,12 @@ def test_run_invalid(params):
 
 @pytest.fixture
 def run_main(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    patch_exits(monkeypatch)
 
     def runner(args, fake=None):
         fake = fake or FakeSelftest()
         monkeypatch.setattr(mod, "selftest", fake)
-        with module_args(args):
-            try:
-                mod.main()
-            except (ExitJson, FailJson) as exc:
-                return exc.args[0], fake
-        raise AssertionError("module did not exit")
+        return harness_run_main(mod.main, args), fake
 
     return runner
 

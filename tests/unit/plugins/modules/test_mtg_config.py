@@ -2,11 +2,10 @@ import base64
 import json
 
 import pytest
-from ansible.module_utils import basic
 
 from ansible_collections.tgproxy.stealth.plugins.modules import mtg_config as mod
 from ansible_collections.tgproxy.stealth.plugins.modules.mtg_config import render
-from module_harness import ExitJson, FailJson, module_args
+from module_harness import patch_exits, run_main
 
 KEY = bytes(range(1, 17))
 GOOD = "ee" + KEY.hex() + b"proxy.example.com".hex()
@@ -34,26 +33,13 @@ def forms(secret):
 
 @pytest.fixture
 def run(monkeypatch, tmp_path):
-    # the real exit_json masks no_log values (the new secret); this one does not, so the test sees what the
+    # the real exit_json masks no_log values (the new secret); patch_exits does not, so the test sees what the
     # module itself puts in its result
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    patch_exits(monkeypatch)
 
     def runner(secret, check=True, diff=True):
-        args = {"path": str(tmp_path / "config.toml"), "config": CONFIG, "secret": secret,
-                "_ansible_check_mode": check, "_ansible_diff": diff}
-        with module_args(args):
-            try:
-                mod.main()
-            except (ExitJson, FailJson) as exc:
-                return exc.args[0]
-        raise AssertionError("module did not exit")
+        return run_main(mod.main, {"path": str(tmp_path / "config.toml"), "config": CONFIG, "secret": secret,
+                                   "_ansible_check_mode": check, "_ansible_diff": diff})
     return runner
 
 

@@ -11,10 +11,9 @@ import errno
 import os
 
 import pytest
-from ansible.module_utils import basic
 
 from ansible_collections.tgproxy.stealth.plugins.modules import sysctl_set as mod
-from module_harness import ExitJson, FailJson, module_args
+from module_harness import patch_exits, run_main
 
 
 @pytest.fixture
@@ -31,27 +30,14 @@ def proc(tmp_path):
 
 @pytest.fixture
 def run(monkeypatch, tmp_path, proc):
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        kwargs["failed"] = True
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    patch_exits(monkeypatch)
 
     def runner(check=False, diff=False, **args):
         args.setdefault("path", str(tmp_path / "90-tgproxy.conf"))
         args.setdefault("proc_root", str(proc))
         args["_ansible_check_mode"] = check
         args["_ansible_diff"] = diff
-        with module_args(args):
-            try:
-                mod.main()
-            except (ExitJson, FailJson) as exc:
-                return exc.args[0]
-        raise AssertionError("module did not exit")
+        return run_main(mod.main, args)
 
     return runner
 
