@@ -18,7 +18,7 @@ topology=${1:-mtg_fronting}
 web=${2:-caddy}
 inv=inventory-example/local
 for choice in "$topology" "$web"; do
-  [ -f "$inv/demo/$choice.yml" ] || {
+  [ -f "tests/demo/$choice.yml" ] || {
     echo "unknown topology or web backend: $choice (topologies: mtg_fronting haproxy nginx_stream sslh;" \
       "web: caddy nginx_acme_sh)" >&2
     exit 2
@@ -51,7 +51,7 @@ if ! docker inspect -f '{{.State.Running}}' "$name" 2>/dev/null | grep -q true; 
   rm -f "$state/running"
 fi
 
-choose=(-e "@$inv/demo/$topology.yml" -e "@$inv/demo/$web.yml")
+choose=(-e "@tests/demo/$topology.yml" -e "@tests/demo/$web.yml")
 # test-bed scaffolding: the web server behind mtg and the DC simulator
 MOLECULE_EPHEMERAL_DIRECTORY=$state MOLECULE_PROJECT_DIRECTORY=$TGP_ROOT \
   ansible-playbook -i "$inv" "${choose[@]}" molecule/resources/prepare.yml >"$state/prepare.log" ||
