@@ -69,6 +69,16 @@ def test_check_diff_shows_config_change_but_never_the_secret(host):
     assert proc.returncode == 0, out
     assert '-bind-to = "[::]:443"\n+bind-to = "[::]:4443"' in out, out
     assert "-concurrency = 8192\n+concurrency = 4096" in out, out
-    assert ' secret = "********"\n' in out, out
-    assert host.file("/etc/mtg/secret").content_string.strip() not in out
+    assert ' secret = "<secret hidden>"\n' in out, out
+    live = host.file("/etc/mtg/secret").content_string.strip()
+    assert live not in out
+    assert host.check_output(SNAPSHOT) == before
+    # a new secret: the diff shows that it changes, and neither the live secret nor the new one (in any form)
+    new = "ee" + "5a" * 16 + live[34:]
+    proc = _converge(host.backend.get_hostname(), ["mtg_secret=" + new], "--check", "--diff")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert '-secret = "<secret hidden, replaced>"\n+secret = "<secret hidden, new>"' in out, out
+    for secret in (live, new):
+        assert secret not in out and secret[2:34] not in out
     assert host.check_output(SNAPSHOT) == before
