@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -322,6 +323,8 @@ def test_fleet_report_renders_in_a_real_browser_and_its_qr_codes_decode(host, tm
         assert name in text and link.replace("&", "&amp;") in text
         assert link in summary.read_text()
     assert "mtg_direct" in text and "mtg 2.2.8" in text and "all checks passed" in text
+    # the doctor's probe table, one probe a line
+    assert re.search(r"(^|<pre>)magic_sni +identical ", text, re.M) and "\\n" not in text, text[-3000:]
     # the real browser: the page renders, the screenshot carries the table and both QR codes
     shot = tmp_path / "report.png"
     browser = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
