@@ -25,7 +25,10 @@ mkdir -p "$TGP_CACHE" "$TGP_CACHE/logs"
 apt_updated=
 apt_install() {
   local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  # installed, not merely known (a removed package keeps its config files and a dpkg status)
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ -z "$apt_updated" ]; then apt-get update -qq >/dev/null; apt_updated=1; fi
   log "apt-get install ${missing[*]}"
