@@ -21,14 +21,18 @@ fi
 # the declared collection dependencies, built into tarballs from the copies
 # the test venv's `ansible` package carries (a galaxy.yml from their
 # MANIFEST.json: the package leaves out files its FILES.json lists)
-carried=$(python -c 'import ansible_collections, os; print(list(ansible_collections.__path__)[0])')
-python - "$root/galaxy.yml" "$carried" "$work/src" <<'PY'
+python - "$root/galaxy.yml" "$work/src" <<'PY'
 import json, os, shutil, subprocess, sys, tempfile, yaml
-galaxy, carried, out = sys.argv[1:]
+import ansible_collections
+galaxy, out = sys.argv[1:]
+# every place the namespace package is found (PYTHONPATH may put this checkout's link first)
+carried = list(ansible_collections.__path__)
 for name, spec in (yaml.safe_load(open(galaxy)).get("dependencies") or {}).items():
-    src = os.path.join(carried, *name.split("."))
-    if not os.path.isfile(os.path.join(src, "MANIFEST.json")):
-        sys.exit("declared dependency %s: not in the test venv's ansible package" % name)
+    found = [os.path.join(base, *name.split(".")) for base in carried]
+    found = [path for path in found if os.path.isfile(os.path.join(path, "MANIFEST.json"))]
+    if not found:
+        sys.exit("declared dependency %s: not in the test venv's ansible package (looked in %s)" % (name, carried))
+    src = found[0]
     info = json.load(open(os.path.join(src, "MANIFEST.json")))["collection_info"]
     with tempfile.TemporaryDirectory() as tmp:
         copy = os.path.join(tmp, name)
@@ -42,7 +46,8 @@ for name, spec in (yaml.safe_load(open(galaxy)).get("dependencies") or {}).items
 PY
 
 # a clean venv: requirements.txt only (no `ansible` package, so no collections
-# but the ones installed below)
+# but the ones installed below), and no PYTHONPATH leading back to this checkout
+unset PYTHONPATH
 req_hash=$(sha256sum requirements.txt | cut -c1-16)
 venv=$work/venv
 if [ "$(cat "$venv/.req-hash" 2>/dev/null)" != "$req_hash" ]; then
