@@ -15,14 +15,13 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
 
 from router_tests import MTProtoSession, secret_of  # noqa: E402
-from testbed_helpers import DOMAIN, assert_ssh_through_443, converge, host_ip  # noqa: E402
+from testbed_helpers import DOMAIN, assert_ssh_through_443, converge, host_ip, wait_for  # noqa: E402
 
 SCENARIO = "sslh"
 UNIT = "tgproxy-sslh-transparent"
@@ -75,13 +74,6 @@ def transparent(host):
 def peers(host, port):
     """Remote ends of the established connections to local port ``port``."""
     return set(host.check_output("ss -Htn state established '( sport = :%d )' | awk '{print $4}'" % port).split())
-
-
-def wait_for(predicate, seconds=10):
-    deadline = time.time() + seconds
-    while not predicate() and time.time() < deadline:
-        time.sleep(0.3)
-    return predicate()
 
 
 def tls_to_the_website(host):
