@@ -135,6 +135,31 @@ def connections_for_nofile(nofile):
     return max(0, (int(nofile) - FD_HEADROOM) // 2)
 
 
+def hard_nofile(limits_text):
+    """The hard open-file limit in a /proc/<pid>/limits text: an int, or 'unlimited'."""
+    for line in limits_text.splitlines():
+        if line.startswith("Max open files"):
+            hard = line[len("Max open files"):].split()[1]
+            return hard if hard == "unlimited" else int(hard)
+    raise ValueError("no 'Max open files' line in the limits text")
+
+
+def nofile_shortfall(limits_text, needed, subject, consequence, fix):
+    """None when the host's hard open-file limit holds ``needed``, else the message that says so.
+
+    systemd silently clamps a unit's LimitNOFILE to what it may grant, so a
+    daemon sized above the host's hard limit starts and then fails accepts.
+    ``fix`` may name ``{fit}``: the connections the hard limit holds at two
+    sockets each.
+    """
+    hard = hard_nofile(limits_text)
+    if hard == "unlimited" or hard >= int(needed):
+        return None
+    return ("%s, but this host's hard open-file limit is %d: %s. Fix: %s, or raise the host's limit "
+            "(systemd DefaultLimitNOFILE / the container's nofile ulimit)."
+            % (subject, hard, consequence, fix.format(fit=connections_for_nofile(hard))))
+
+
 def router_maxconn(connections):
     """Room for every declared connection plus a quarter (web visitors, bursts, health checks)."""
     return connections + max(1024, connections // 4)

@@ -1720,3 +1720,60 @@ def validate(topology, resolver=None):
 def format_findings(findings):
     """One line per finding, for messages."""
     return "\n".join("- %s" % finding for finding in findings)
+
+
+# ---- the validate step of site.yml and migrate.yml (the topology_validate
+# ---- module and its action plugin, one implementation)
+
+CHECK_DOCUMENT_SPEC = dict(
+    topology=dict(type="dict", required=True),
+    resolve_dns=dict(type="bool", default=False),
+    variables=dict(type="dict", default={}),
+)
+
+
+def secret_forms(topology):
+    """Every spelling of the topology's secret, so that the result can be masked of all of them."""
+    mtg = topology.get("mtg") if isinstance(topology, dict) else None
+    secret = mtg.get("secret") if isinstance(mtg, dict) else None
+    if not isinstance(secret, str) or not secret.strip():
+        return []
+    forms = [secret, secret.strip()]
+    try:
+        parsed = model.Secret.parse(secret)
+    except ValueError:
+        return forms
+    return forms + [parsed.hex(), parsed.hex().upper(), parsed.base64()]
+
+
+def finding_text(finding):
+    return "%s [%s]: %s Fix: %s" % (finding.code, ", ".join(finding.vars), finding.msg, finding.fix)
+
+
+def error_message(errors):
+    return "The topology has %d error(s); nothing was changed.\n%s" % (
+        len(errors), "\n".join("- " + finding_text(f) for f in errors))
+
+
+def check_document(topology, resolve_dns, resolver=None, variables=None):
+    """The findings and the result document (no Ansible calls, for unit tests).
+
+    ``variables`` maps a topology path to the user's variable (e.g.
+    ``mtg.bind`` -> ``mtg_bind_to``): findings name it, with the path.
+    """
+    if resolve_dns:
+        resolver = resolver or default_resolver
+    else:
+        resolver = None
+    findings = validate(topology, resolver=resolver)
+    names = variables or {}
+    for finding in findings:
+        finding.vars = ["%s (%s)" % (names[path], path) if path in names else path for path in finding.vars]
+    result = dict(
+        changed=False,
+        findings=[f.as_dict() for f in findings],
+        errors=[f.as_dict() for f in errors(findings)],
+        warning_findings=[f.as_dict() for f in warnings(findings)],
+        topology=normalise(topology) or {},
+    )
+    return findings, result

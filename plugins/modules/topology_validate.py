@@ -15,6 +15,8 @@ description:
   - Checks the whole topology of one host (mtg, the SNI router, the web server, other
     listeners) for the mistakes that break real deployments silently, and reports every
     violation at once.
+  - An action plugin of the same name runs the check on the controller, in process (no
+    round trip to any host); the module itself runs it wherever it is sent.
   - Each finding has a stable code (C(TGP101), ...), a severity, the variables involved, a
     message, what breaks in production and the fix. The table of all checks is in
     the README (section Topology validator); the schema of I(topology) and its defaults are documented
@@ -133,64 +135,23 @@ topology:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.tgproxy.stealth.plugins.module_utils import topology as model
 from ansible_collections.tgproxy.stealth.plugins.module_utils import validator
 
-
-def secret_forms(topology):
-    """Every spelling of the topology's secret, so that AnsibleModule masks all of them."""
-    mtg = topology.get("mtg") if isinstance(topology, dict) else None
-    secret = mtg.get("secret") if isinstance(mtg, dict) else None
-    if not isinstance(secret, str) or not secret.strip():
-        return []
-    forms = [secret, secret.strip()]
-    try:
-        parsed = model.Secret.parse(secret)
-    except ValueError:
-        return forms
-    return forms + [parsed.hex(), parsed.hex().upper(), parsed.base64()]
-
-
-def error_message(errors):
-    return "The topology has %d error(s); nothing was changed.\n%s" % (len(errors), "\n".join(
-        "- %s [%s]: %s Fix: %s" % (f.code, ", ".join(f.vars), f.msg, f.fix) for f in errors))
-
-
-def run(topology, resolve_dns, resolver=None):
-    """The findings and the result document (no Ansible calls, for unit tests)."""
-    if resolve_dns:
-        resolver = resolver or validator.default_resolver
-    else:
-        resolver = None
-    findings = validator.validate(topology, resolver=resolver)
-    result = dict(
-        changed=False,
-        findings=[f.as_dict() for f in findings],
-        errors=[f.as_dict() for f in validator.errors(findings)],
-        warning_findings=[f.as_dict() for f in validator.warnings(findings)],
-        topology=validator.normalise(topology) or {},
-    )
-    return findings, result
+# the work itself is in the model: an action plugin of the same name runs it on
+# the controller (no round trip); this module runs it where it is sent
+secret_forms = validator.secret_forms
+error_message = validator.error_message
+run = validator.check_document
+ARGUMENT_SPEC = validator.CHECK_DOCUMENT_SPEC
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            topology=dict(type="dict", required=True),
-            resolve_dns=dict(type="bool", default=False),
-            variables=dict(type="dict", default={}),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     for form in secret_forms(module.params["topology"]):
         module.no_log_values.add(form)
-    findings, result = run(module.params["topology"], module.params["resolve_dns"])
-    # name the user's own variables where the playbook says which they are
-    names = module.params["variables"]
-    for finding in findings:
-        finding.vars = ["%s (%s)" % (names[path], path) if path in names else path for path in finding.vars]
+    findings, result = run(module.params["topology"], module.params["resolve_dns"], variables=module.params["variables"])
     for finding in validator.warnings(findings):
-        module.warn("%s [%s]: %s Fix: %s" % (finding.code, ", ".join(finding.vars), finding.msg, finding.fix))
+        module.warn(validator.finding_text(finding))
     errors = validator.errors(findings)
     if errors:
         module.fail_json(msg=error_message(errors), **result)
