@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.tgproxy.stealth.plugins.module_utils import migration, topology, tuning, validator
+from ansible_collections.tgproxy.stealth.plugins.module_utils import migration, platforms, topology, tuning, validator
 
 
 def tgp_validate(topology):
@@ -49,6 +49,19 @@ def tgp_tuning(capacity, cpus=1, router_kind=None, backend_loopback=True, prefix
         raise AnsibleFilterError("Bad capacity: " + "; ".join("[%s] %s" % item for item in exc.problems))
 
 
+def tgp_platform(facts):
+    """What the model knows of the host's platform, from its Ansible facts."""
+    facts = facts or {}
+    found = platforms.find(facts.get("distribution"), facts.get("distribution_version"))
+    if found is None:
+        return {"known": False, "tested": False, "name": "%s %s" % (facts.get("distribution"),
+                                                                   facts.get("distribution_version")),
+                "haproxy": None, "nginx": None, "acme_sh_package": False}
+    return {"known": True, "tested": bool(found.tested),
+            "name": "%s %s (%s)" % (found.distribution, found.version, found.codename),
+            "haproxy": found.haproxy, "nginx": found.nginx, "acme_sh_package": found.acme_sh_package}
+
+
 def tgp_nofile(connections, inverse=False):
     """Open files a daemon needs for ``connections`` (two sockets each), or with inverse=True the
     connections a number of open files holds."""
@@ -86,5 +99,6 @@ class FilterModule(object):
             "tgp_tuning": tgp_tuning,
             "tgp_nginx_workers": tgp_nginx_workers,
             "tgp_nofile": tgp_nofile,
+            "tgp_platform": tgp_platform,
             "tgp_stage_binds": tgp_stage_binds,
         }

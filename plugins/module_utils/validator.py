@@ -133,6 +133,7 @@ import ipaddress
 import re
 import socket
 
+from ansible_collections.tgproxy.stealth.plugins.module_utils import platforms
 from ansible_collections.tgproxy.stealth.plugins.module_utils import topology as model
 from ansible_collections.tgproxy.stealth.plugins.module_utils import tuning
 
@@ -159,7 +160,8 @@ DEFAULT_PROXY_ALLOW = ("127.0.0.1/32", "::1/128")
 DEFAULT_TIMEOUTS = (("client", "1h"), ("server", "1h"), ("tunnel", "1h"), ("connect", "5s"))
 
 _TOP_KEYS = ("kind", "domain", "public_ipv4", "public_ipv6", "proxy_protocol", "mtg", "router", "web", "other_services",
-             "capacity")
+             "capacity", "platform")
+_PLATFORM_KEYS = ("distribution", "version")
 _MTG_KEYS = ("version", "secret", "bind", "proxy_protocol_listener", "fronting", "concurrency", "stats_enabled",
              "stats_bind", "idle_timeout")
 _FRONTING_KEYS = ("host", "port", "proxy_protocol", "key")
@@ -411,6 +413,14 @@ CHECKS = {
                      "The router stops accepting at maxconn: Telegram clients and website visitors queue and time "
                      "out below the load the host was sized for.",
                      "Leave router.maxconn unset (derived from capacity.connections) or raise it."),
+    # -- platform -------------------------------------------------------------
+    "TGP801": _check(ERROR, "A platform the collection does not support.",
+                     "The roles install Debian packages and systemd units: elsewhere they fail half-way, or the "
+                     "distribution's versions lack what the configs use.",
+                     "Run the host on Debian 12 or 13 (tested) or Ubuntu 22.04 or 24.04 (expected to work)."),
+    "TGP802": _check(WARNING, "A platform no test covers.",
+                     "It is expected to work (its package versions are known), but no scenario has run on it.",
+                     "Prefer Debian 12 or 13; on this platform, run the doctor after every deploy."),
     # -- DNS (only with a resolver) -------------------------------------------
     "TGP901": _check(WARNING, "The domain's DNS does not point at this host.",
                      "Clients and Let's Encrypt go elsewhere; links using the domain do not reach this proxy.",
@@ -751,6 +761,7 @@ def _normalise(raw):
         http_raw = None
     router_owns_80 = is_router and http_raw is not None
     doc["capacity"], doc["tuning"] = _capacity(norm, top.get("capacity"), rkind if is_router else None)
+    doc["platform"] = _platform(norm, top.get("platform"))
 
     # -- web ------------------------------------------------------------------------
     web_raw = norm.section(top.get("web"), "web", _WEB_KEYS)
@@ -1001,6 +1012,32 @@ def _capacity(norm, raw, router_kind):
         norm.bad("capacity.cpus", cpus, "a number of CPUs")
         return None, None
     return dict(derived["capacity"], cpus=max(1, int(cpus or 1))), derived
+
+
+def _platform(norm, raw):
+    platform = norm.section(raw, "platform", _PLATFORM_KEYS)
+    values = {}
+    for key in _PLATFORM_KEYS:
+        value = platform.get(key)
+        if value not in (None, "") and not (isinstance(value, str) and re.match(r"^[A-Za-z0-9._-]{1,40}\Z", value)):
+            norm.bad("platform." + key, value, "a distribution name or version as Ansible's facts give it")
+            value = None
+        values[key] = value or None
+    return values if values["distribution"] else None
+
+
+def _check_platform(doc, facts, add):
+    given = doc["platform"]
+    if not given:
+        return
+    name = "%s %s" % (given["distribution"], given["version"] or "")
+    platform = platforms.find(given["distribution"], given["version"])
+    if platform is None:
+        add("TGP801", ["platform.distribution", "platform.version"],
+            "%s is not a platform this collection supports (%s)." % (name.strip(), platforms.supported_names()))
+    elif not platform.tested:
+        add("TGP802", ["platform.distribution", "platform.version"],
+            "%s is expected to work but no test covers it." % name.strip())
 
 
 def _check_capacity(doc, facts, add):
@@ -1704,7 +1741,7 @@ def validate(topology, resolver=None):
         findings.append(Finding(code, variables, msg, breaks, fix))
 
     checks = [_check_domain_and_secret, _check_mtg_version_and_key, _check_mtg_limits, _check_stats,
-              _check_certificate, _check_capacity]
+              _check_certificate, _check_capacity, _check_platform]
     if facts.kind_ok:
         checks += [_check_exposure, _check_dual_stack, _check_port_clashes, _check_fronting, _check_proxy,
                    _check_acme]

@@ -108,6 +108,8 @@ GOOD = [
     ("direct, only defaults", {"domain": DOMAIN}),
     ("direct, IPv4-only host on a specific address", mut(DIRECT, {"public_ipv6": DELETE, "mtg.bind": V4 + ":443"})),
     ("haproxy, no PROXY", HAPROXY),
+    ("haproxy on Debian 13.2", mut(HAPROXY, {"platform": {"distribution": "Debian", "version": "13.2"}})),
+    ("direct on Debian 12 (major version only)", mut(DIRECT, {"platform": {"distribution": "Debian", "version": "12"}})),
     ("haproxy, PROXY v2 everywhere", HAPROXY_PP),
     ("haproxy, PROXY v1, nginx web, ssh mux",
      mut(router_base("haproxy", pp=True, send="v1"), {
@@ -318,6 +320,14 @@ BAD = [
     ("router maxconn below capacity",
      mut(NGINX, {"capacity": {"connections": 20000}, "router.maxconn": 15000, "mtg.concurrency": DELETE}),
      {"TGP703", "TGP204"}),
+    # -- platform
+    ("platform not supported", mut(DIRECT, {"platform": {"distribution": "Fedora", "version": "40"}}), {"TGP801"}),
+    ("platform: Debian 11", mut(HAPROXY, {"platform": {"distribution": "Debian", "version": "11.9"}}), {"TGP801"}),
+    ("platform untested", mut(NGINX, {"platform": {"distribution": "Ubuntu", "version": "24.04"}}), {"TGP802"}),
+    ("platform with a line break", mut(SSLH, {"platform": {"distribution": "Debian\nX", "version": "12"}}),
+     {"TGP004"}),
+    ("platform unknown key", mut(DIRECT, {"platform": {"distribution": "Debian", "version": "12", "arch": "x"}}),
+     {"TGP005"}),
     # -- several at once
     ("everything at once", mut(HAPROXY, {"router.terminates_tls": True, "router.timeouts.server": "60s",
                                          "mtg.bind": "0.0.0.0:3128", "mtg.stats_bind": "[::]:3129"}),
