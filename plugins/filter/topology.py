@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.tgproxy.stealth.plugins.module_utils import migration, platforms, topology, tuning, validator
+from ansible_collections.tgproxy.stealth.plugins.module_utils import interface, migration, platforms, topology, tuning, validator
 
 
 def tgp_validate(topology):
@@ -49,14 +49,31 @@ def tgp_tuning(capacity, cpus=1, router_kind=None, backend_loopback=True, prefix
         raise AnsibleFilterError("Bad capacity: " + "; ".join("[%s] %s" % item for item in exc.problems))
 
 
+def tgp_interface_errors(derived, set_values, derived_values, names, owned=None):
+    """The operator-interface errors of a host: derived variables set to another value, variables site.yml
+    owns, unknown variables."""
+    return (interface.derived_conflicts(dict(derived or {}), dict(set_values or {}), dict(derived_values or {}))
+            + interface.owned_messages(dict(owned or {}), list(set_values or {}))
+            + interface.unknown_messages(list(names or [])))
+
+
+def tgp_shared_site(hostvars, play_hosts, me, fact="__tgproxy_site_key"):
+    """The other hosts of the play whose website key (a hash of the site's seed) is this host's."""
+    mine = (hostvars[me].get(fact) if me in hostvars else None) or ""
+    if not mine:
+        return []
+    return sorted(host for host in play_hosts
+                  if host != me and host in hostvars and (hostvars[host].get(fact) or "") == mine)
+
+
 def tgp_platform(facts):
     """What the model knows of the host's platform, from its Ansible facts."""
     facts = facts or {}
     found = platforms.find(facts.get("distribution"), facts.get("distribution_version"))
     if found is None:
-        return {"known": False, "tested": False, "name": "%s %s" % (facts.get("distribution"),
-                                                                   facts.get("distribution_version")),
-                "haproxy": None, "nginx": None, "acme_sh_package": False}
+        name = "%s %s" % (facts.get("distribution"), facts.get("distribution_version"))
+        return {"known": False, "tested": False, "name": name, "haproxy": None, "nginx": None,
+                "acme_sh_package": False}
     return {"known": True, "tested": bool(found.tested),
             "name": "%s %s (%s)" % (found.distribution, found.version, found.codename),
             "haproxy": found.haproxy, "nginx": found.nginx, "acme_sh_package": found.acme_sh_package}
@@ -100,5 +117,7 @@ class FilterModule(object):
             "tgp_nginx_workers": tgp_nginx_workers,
             "tgp_nofile": tgp_nofile,
             "tgp_platform": tgp_platform,
+            "tgp_interface_errors": tgp_interface_errors,
+            "tgp_shared_site": tgp_shared_site,
             "tgp_stage_binds": tgp_stage_binds,
         }

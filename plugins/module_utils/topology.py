@@ -504,6 +504,19 @@ def dump_toml(doc, header="", first_keys=()):
 # --------------------------------------------------------------------------
 # Web backend (Caddy)
 # --------------------------------------------------------------------------
+# sslh's flavours (the role's sslh_flavour; its default is the model's)
+SSLH_FLAVOURS = ("fork", "select", "ev")
+SSLH_DEFAULT_FLAVOUR = "fork"
+FD_SETSIZE = 1024
+
+
+def sslh_select_max_sessions(listeners):
+    """Sessions sslh-select can hold: it keeps every descriptor in select()'s fd_set, and at descriptor
+    FD_SETSIZE (1024) it aborts and drops every connection. Two descriptors per session (client and
+    backend), after stdin, stdout, stderr, syslog, a spare and its listeners: 509 with one listener."""
+    return (FD_SETSIZE - 5 - int(listeners)) // 2
+
+
 CADDY_DEFAULT_VERSION = "2.11.7"
 # The proxy_protocol listener wrapper is built into Caddy from 2.7 on.
 CADDY_MIN_VERSION = (2, 7, 0)

@@ -160,12 +160,14 @@ DEFAULT_PROXY_ALLOW = ("127.0.0.1/32", "::1/128")
 DEFAULT_TIMEOUTS = (("client", "1h"), ("server", "1h"), ("tunnel", "1h"), ("connect", "5s"))
 
 _TOP_KEYS = ("kind", "domain", "public_ipv4", "public_ipv6", "proxy_protocol", "mtg", "router", "web", "other_services",
-             "capacity", "platform")
+             "capacity", "platform", "site")
 _PLATFORM_KEYS = ("distribution", "version")
+_SITE_KEYS = ("shared_with",)
 _MTG_KEYS = ("version", "secret", "bind", "proxy_protocol_listener", "fronting", "concurrency", "stats_enabled",
              "stats_bind", "idle_timeout")
 _FRONTING_KEYS = ("host", "port", "proxy_protocol", "key")
-_ROUTER_KEYS = ("kind", "version", "listen", "terminates_tls", "transparent", "maxconn", "timeouts", "backends", "routes", "http")
+_ROUTER_KEYS = ("kind", "version", "listen", "terminates_tls", "transparent", "maxconn", "timeouts", "backends", "routes", "http",
+                "flavour")
 _HTTP_KEYS = ("listen", "acme_passthrough_to", "redirect_https")
 _BACKEND_KEYS = ("address", "send_proxy")
 _ROUTE_KEYS = ("match", "value", "backend")
@@ -303,6 +305,14 @@ CHECKS = {
                      "Point router.backends.<name>.address at 127.0.0.1 and have the service listen there (or "
                      "on 0.0.0.0), or set router.transparent: false."),
     # -- listeners and exposure ------------------------------------------------
+    "TGP210": _check(ERROR, "sslh-select sized above what select() can hold.",
+                     "sslh-select keeps every descriptor in select()'s set: at descriptor 1024 it aborts and drops "
+                     "every connection on the host at once (about 509 sessions).",
+                     "Use sslh_flavour: ev (or fork), or declare capacity.connections within the limit."),
+    "TGP211": _check(WARNING, "sslh-select without a declared capacity.",
+                     "Nothing keeps the sessions under select()'s limit (about 509): one busy evening aborts sslh "
+                     "and every connection with it.",
+                     "Use sslh_flavour: ev (or fork), or declare tgproxy_capacity.connections within the limit."),
     "TGP301": _check(ERROR, "mtg reachable from the internet behind an SNI router.",
                      "mtg answers on its own port, bypassing the router: a scan finds a FakeTLS endpoint "
                      "(sni-router §7.5, §8 step 5).",
@@ -399,6 +409,11 @@ CHECKS = {
     "TGP602": _check(ERROR, "The web certificate does not cover the domain.",
                      "Probes with the domain's SNI get a certificate for another name: the disguise fails.",
                      "Add the domain (or a matching *.parent wildcard) to web.cert_domains."),
+    "TGP603": _check(WARNING, "Hosts of one fleet serve the same website.",
+                     "Whoever finds one proxy finds the others by content: the same pages, the same favicon, the "
+                     "same sitemap.",
+                     "Leave site_content_seed unset (each host makes its own), or give each host its own seed; "
+                     "a copied seed file: delete /var/lib/tgproxy/site/seed on all but one and re-run."),
     # -- capacity (module_utils/tuning.py derives the limits) -------------------
     "TGP701": _check(ERROR, "Bad capacity declaration.",
                      "The derived limits (maxconn, concurrency, open files, backlogs) would be nonsense, or the "
@@ -762,6 +777,8 @@ def _normalise(raw):
     router_owns_80 = is_router and http_raw is not None
     doc["capacity"], doc["tuning"] = _capacity(norm, top.get("capacity"), rkind if is_router else None)
     doc["platform"] = _platform(norm, top.get("platform"))
+    site = norm.section(top.get("site"), "site", _SITE_KEYS)
+    doc["site_shared_with"] = norm.strings(site, "shared_with", "site", [])
 
     # -- web ------------------------------------------------------------------------
     web_raw = norm.section(top.get("web"), "web", _WEB_KEYS)
@@ -896,6 +913,7 @@ def _normalise(raw):
         "transparent": norm.boolean(router, "transparent", "router", False),
         "maxconn": norm.integer(router, "maxconn", "router", None if rkind == "sslh" else (
             doc["tuning"]["router_maxconn"] if doc["tuning"] else ROUTER_DEFAULT_MAXCONN), nullable=True),
+        "flavour": _flavour(norm, router, rkind),
     }
     timeouts_raw = norm.section(router.get("timeouts"), "router.timeouts", tuple(k for k, v in DEFAULT_TIMEOUTS))
     doc_router["timeouts"] = dict((key, norm.duration(timeouts_raw, key, "router.timeouts", default))
@@ -1289,6 +1307,12 @@ def _check_stats(doc, facts, add):
         add("TGP302", ["mtg.stats_bind"], "The stats endpoint listens on the private address %s." % mtg["stats_bind"])
 
 
+def _check_site(doc, facts, add):
+    shared = doc["site_shared_with"]
+    if shared:
+        add("TGP603", ["site.shared_with"], "This host serves the same website as %s." % ", ".join(sorted(shared)))
+
+
 def _check_certificate(doc, facts, add):
     domain = doc["domain"]
     names = doc["web"]["cert_domains"]
@@ -1514,6 +1538,31 @@ def _send_label(send):
     return "no PROXY header" if send == "none" else "PROXY %s" % send
 
 
+def _flavour(norm, router, rkind):
+    """sslh's flavour (fork, select, ev); the other routers have none."""
+    if rkind != "sslh":
+        if router.get("flavour") not in (None, _MISSING):
+            norm.add("TGP007", ["router.flavour", "router.kind"], "router.flavour is sslh's; %s has none." % rkind,
+                     fix="Remove router.flavour (sslh_flavour).")
+        return None
+    return norm.choice(router, "flavour", "router", model.SSLH_FLAVOURS, model.SSLH_DEFAULT_FLAVOUR)
+
+
+def _check_sslh_select(doc, router, add):
+    if router["flavour"] != "select" or router["listen"] is None:
+        return
+    limit = model.sslh_select_max_sessions(len(router["listen"]))
+    declared = (doc["tuning"] or {}).get("capacity", {}).get("connections")
+    if declared is None:
+        add("TGP211", ["router.flavour", "capacity"],
+            "sslh-select holds at most %d sessions here (%d listener(s)) and no capacity is declared." % (
+                limit, len(router["listen"])))
+    elif declared > limit:
+        add("TGP210", ["router.flavour", "capacity.connections"],
+            "capacity.connections is %d but sslh-select holds at most %d sessions here (%d listener(s))." % (
+                declared, limit, len(router["listen"])))
+
+
 def _check_router(doc, facts, add):
     router = doc["router"]
     kind = router["kind"]
@@ -1521,6 +1570,8 @@ def _check_router(doc, facts, add):
         add("TGP201", ["router.terminates_tls"], "router.terminates_tls is on.")
     if router["transparent"]:
         _check_transparent(doc, router, add)
+    if kind == "sslh":
+        _check_sslh_select(doc, router, add)
     if kind in ("haproxy", "nginx_stream"):
         short = []
         for key in ("client", "server", "tunnel"):
@@ -1741,7 +1792,7 @@ def validate(topology, resolver=None):
         findings.append(Finding(code, variables, msg, breaks, fix))
 
     checks = [_check_domain_and_secret, _check_mtg_version_and_key, _check_mtg_limits, _check_stats,
-              _check_certificate, _check_capacity, _check_platform]
+              _check_certificate, _check_capacity, _check_platform, _check_site]
     if facts.kind_ok:
         checks += [_check_exposure, _check_dual_stack, _check_port_clashes, _check_fronting, _check_proxy,
                    _check_acme]

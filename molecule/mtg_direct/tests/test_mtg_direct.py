@@ -19,7 +19,9 @@ import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 
 sys.path.insert(0, os.path.join(PROJECT, "molecule", "resources", "tests"))
 
-from testbed_helpers import DOMAIN, assert_doctor_passes, doctor, leaf_certificate, pebble_root, run_playbook, wait_for  # noqa: E402,F401  pylint: disable=unused-import
+from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
+    DOMAIN, assert_doctor_passes, assert_each_host_serves_its_own_site, assert_public_headers_are_ordinary, doctor,
+    leaf_certificate, pebble_root, run_playbook, wait_for)
 
 
 def _secret(host):
@@ -160,6 +162,14 @@ def test_tls_client_without_secret_gets_the_website(host, sni, pebble_root):
     )
     assert page.returncode == 0, page.stderr
     assert "Northwind Field Notes" in page.stdout
+
+
+def test_public_headers_name_no_internal_port_and_no_http3(host, pebble_root):
+    assert_public_headers_are_ordinary(_ip(host), pebble_root)
+
+
+def test_each_host_serves_a_website_of_its_own(host, pebble_root):
+    assert_each_host_serves_its_own_site(host, pebble_root)
 
 
 def test_certificate_issued_by_the_acme_ca(host, pebble_root):

@@ -1,5 +1,6 @@
 """Bad input is rejected before anything changes on the host (real role runs)."""
 
+import json
 import os
 import sys
 
@@ -58,6 +59,40 @@ def test_bad_input_fails_and_host_is_unchanged(host, case):
     assert host.check_output(SNAPSHOT) == before
     # the secret never shows up in the output of a failed run
     assert host.file("/etc/mtg/secret").content_string.strip() not in out
+
+
+# Set in the inventory (a second inventory source for the host), where play
+# vars outrank them: each is rejected by name, all in one run, never silently
+# replaced. -e could not show this: extra vars outrank play vars.
+INVENTORY_CASES = {
+    "interface": ({"caddy_https_port": 9443, "caddy_proxy_protocol": False, "tgproxy_proxy_protocl": True,
+                   "tuning_derived": {}, "mtg_service_name": "mtg-blue"}, [
+        "[caddy_https_port, mtg_fronting_port] caddy_https_port is 9443 in the inventory, but site.yml derives it "
+        "from mtg_fronting_port (8443)",
+        "[caddy_proxy_protocol, mtg_fronting_proxy_protocol] caddy_proxy_protocol is False in the inventory",
+        "[tgproxy_proxy_protocl] is not a variable of this collection: did you mean tgproxy_proxy_protocol",
+        "[tuning_derived] is set by site.yml for every host (from tgproxy_capacity)",
+        "[mtg_service_name, tgproxy_mtg_service] mtg_service_name is 'mtg-blue' in the inventory",
+    ]),
+    "router-on-a-fronting-host": ({"tgproxy_router": {"maxconn": 1000}}, [
+        "TGP007 [tgproxy_router (router), tgproxy_topology (kind)]: A router section is given but kind is "
+        "mtg_direct"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVENTORY_CASES))
+def test_inventory_values_site_yml_would_replace_are_rejected_by_name(host, case, tmp_path):
+    variables, expected = INVENTORY_CASES[case]
+    name = host.backend.get_hostname()
+    extra_inventory = tmp_path / "inventory.json"
+    extra_inventory.write_text(json.dumps({"all": {"hosts": {name: variables}}}))
+    before = host.check_output(SNAPSHOT)
+    proc = _converge(name, [], "-i", str(extra_inventory))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    for text in expected:
+        assert text in out, out
+    assert host.check_output(SNAPSHOT) == before
 
 
 def test_check_diff_shows_config_change_but_never_the_secret(host):

@@ -22,7 +22,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "plugins", "module_utils"))
 
 import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
-from testbed_helpers import DOMAIN, EPHEMERAL, PROJECT, assert_doctor_passes, converge, host_ip, wait_for  # noqa: E402
+from testbed_helpers import (  # noqa: E402
+    DOMAIN, EPHEMERAL, PROJECT, assert_doctor_passes, assert_each_host_serves_its_own_site,
+    assert_public_headers_are_ordinary, converge, host_ip, wait_for)
 
 sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
 import mtg_echo  # noqa: E402  (the test bed's MTProto client side)
@@ -67,6 +69,14 @@ def test_every_other_client_gets_the_website(host, sni, pebble_root):
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "Verification: OK" in out, out
+
+
+def test_public_headers_name_no_internal_port_and_no_http3(host, pebble_root):
+    assert_public_headers_are_ordinary(host_ip(host), pebble_root)
+
+
+def test_each_host_serves_a_website_of_its_own(host, pebble_root):
+    assert_each_host_serves_its_own_site(host, pebble_root)
 
 
 def test_web_sees_the_real_client_address_on_both_paths(host):

@@ -26,6 +26,61 @@ def host_ip(host):
     return host.check_output("hostname -I").split()[0]
 
 
+def assert_public_headers_are_ordinary(ip, cafile):
+    """What a client of the public :443 sees in the web server's answers (HTTP/1.1 and HTTP/2, GET and HEAD, the
+    page and a missing path) names no internal port and advertises no protocol that does not answer: the routers
+    are layer 4 TCP, so an HTTP/3 (UDP) advertisement from the web server behind them would point at nothing."""
+    for version in ("--http1.1", "--http2"):
+        for method in (["-I"], ["-sD", "-", "-o", "/dev/null"]):
+            for path in ("/", "/no-such-page"):
+                proc = subprocess.run(
+                    ["curl", "-sS", "--max-time", "10", version, "--cacert", cafile, "--resolve",
+                     "%s:443:%s" % (DOMAIN, ip)] + method + ["https://%s%s" % (DOMAIN, path)],
+                    capture_output=True, text=True, timeout=20, check=False)
+                headers = proc.stdout.lower()
+                assert proc.returncode == 0 and headers.startswith("http/"), (version, method, path, proc.stderr)
+                assert "alt-svc" not in headers, (version, method, path, headers)
+                assert not re.search(r":(8443|8080|3128|3129)\b", headers), (version, method, path, headers)
+
+
+def public_site(ip, cafile):
+    """{path: (status, body)} of what the public :443 serves for the site's usual paths and its stylesheet."""
+    def get(path):
+        proc = subprocess.run(
+            ["curl", "-sS", "--max-time", "10", "--cacert", cafile, "--resolve", "%s:443:%s" % (DOMAIN, ip),
+             "-o", "-", "-w", "\n%{http_code}", "https://%s%s" % (DOMAIN, path)],
+            capture_output=True, timeout=20, check=False)
+        assert proc.returncode == 0, (path, proc.stderr)
+        body, dummy, status = proc.stdout.rpartition(b"\n")
+        return int(status), body
+
+    site = dict((path, get(path)) for path in ("/", "/robots.txt", "/favicon.ico", "/sitemap.xml", "/no-such-page"))
+    css = re.search(rb'<link rel="stylesheet" href="(/[^"]+)"', site["/"][1])
+    assert css, site["/"][1][:500]
+    site[css.group(1).decode()] = get(css.group(1).decode())
+    return site
+
+
+def assert_each_host_serves_its_own_site(host, cafile):
+    """Two hosts of a fleet never serve the same bytes on any path: whoever finds one cannot find the others by
+    content (the page, the stylesheet, the favicon, robots.txt, the sitemap, the 404 page)."""
+    import testinfra  # pylint: disable=import-outside-toplevel
+    me = host.backend.get_hostname()
+    others = [other for other in testinfra.get_hosts("ansible://all", ansible_inventory=os.path.join(EPHEMERAL, "inventory"))
+              if other.backend.get_hostname() != me]
+    assert others
+    mine = public_site(host_ip(host), cafile)
+    assert mine["/no-such-page"][0] == 404 and b"404" in mine["/no-such-page"][1]
+    for path, (status, body) in mine.items():
+        assert status == (404 if path == "/no-such-page" else 200) and body, (path, status)
+    for other in others:
+        theirs = public_site(host_ip(other), cafile)
+        name = other.backend.get_hostname()
+        assert set(mine) != set(theirs), "%s links the same stylesheet" % name
+        for path in set(mine) & set(theirs):
+            assert mine[path][1] != theirs[path][1], "%s serves the same %s" % (name, path)
+
+
 def wait_for(predicate, seconds=30, interval=0.5):
     """Poll predicate until it is true or seconds have passed; its last value. For the state an action reaches
     only after it returns (a daemon listening, a reload done, a log line written): the caller then asserts once."""

@@ -92,7 +92,9 @@ def test_with_mtg_stopped_other_names_still_get_the_website(host, pebble_root):
 @pytest.mark.parametrize("case,extra,expected", [
     ("PROXY protocol asked of sslh", ["tgproxy_proxy_protocol=true"], "TGP107"),
     ("a config sslh cannot parse", ["sslh_timeout=0"], "[sslh_timeout]"),
-    ("a flavour this sslh lacks", ["sslh_flavour=threads"], "[sslh_flavour]"),
+    ("a flavour sslh does not have", ["sslh_flavour=threads"], "TGP004 [sslh_flavour (router.flavour)]"),
+    ("sslh-select sized above what select() holds",
+     ["sslh_flavour=select", '{"tgproxy_capacity": {"connections": 2000}}'], "TGP210"),
     ("transparent mode on [::]", ['{"tgproxy_router": {"transparent": true}}'], "TGP208"),
     ("a variable of an earlier version (the netfilter mark), named, not ignored",
      ['{"tgproxy_router": {"transparent": true, "listen": ["0.0.0.0:443"]}, "sslh_transparent_mark": 1}'],

@@ -47,6 +47,8 @@ def test_role_defaults_follow_the_topology_model():
     assert caddy["caddy_version"] == model.CADDY_DEFAULT_VERSION
     assert caddy["caddy_https_port"] == model.WEB_TLS_PORT
     assert caddy["caddy_http_port"] == model.PUBLIC_HTTP_PORT
+    sslh = yaml.safe_load(open(os.path.join(ROOT, "roles", "sslh", "defaults", "main.yml")))
+    assert sslh["sslh_flavour"] == model.SSLH_DEFAULT_FLAVOUR
 
 
 def test_web_and_acme_defaults_follow_the_topology_model():

@@ -108,6 +108,11 @@ GOOD = [
     ("direct, only defaults", {"domain": DOMAIN}),
     ("direct, IPv4-only host on a specific address", mut(DIRECT, {"public_ipv6": DELETE, "mtg.bind": V4 + ":443"})),
     ("haproxy, no PROXY", HAPROXY),
+    ("sslh-select within what select() holds", mut(SSLH, {"router.flavour": "select",
+                                                          "capacity": {"connections": 400}})),
+    ("sslh-ev with a large capacity", mut(SSLH, {"router.flavour": "ev", "capacity": {"connections": 20000},
+                                                 "mtg.concurrency": DELETE})),
+    ("a website of its own", mut(NGINX, {"site": {"shared_with": []}})),
     ("haproxy on Debian 13.2", mut(HAPROXY, {"platform": {"distribution": "Debian", "version": "13.2"}})),
     ("direct on Debian 12 (major version only)", mut(DIRECT, {"platform": {"distribution": "Debian", "version": "12"}})),
     ("haproxy, PROXY v2 everywhere", HAPROXY_PP),
@@ -320,6 +325,15 @@ BAD = [
     ("router maxconn below capacity",
      mut(NGINX, {"capacity": {"connections": 20000}, "router.maxconn": 15000, "mtg.concurrency": DELETE}),
      {"TGP703", "TGP204"}),
+    # -- sslh flavours
+    ("sslh-select above what select() holds", mut(SSLH, {"router.flavour": "select",
+                                                         "capacity": {"connections": 2000}}), {"TGP210"}),
+    ("sslh-select without a capacity", mut(SSLH, {"router.flavour": "select"}), {"TGP211"}),
+    ("flavour on haproxy", mut(HAPROXY, {"router.flavour": "ev"}), {"TGP007"}),
+    ("unknown sslh flavour", mut(SSLH, {"router.flavour": "threads"}), {"TGP004"}),
+    # -- the fleet's websites
+    ("the same website as another host", mut(DIRECT, {"site": {"shared_with": ["proxy-2", "proxy-3"]}}), {"TGP603"}),
+    ("site shared_with not a list of names", mut(HAPROXY, {"site": {"shared_with": [""]}}), {"TGP004"}),
     # -- platform
     ("platform not supported", mut(DIRECT, {"platform": {"distribution": "Fedora", "version": "40"}}), {"TGP801"}),
     ("platform: Debian 11", mut(HAPROXY, {"platform": {"distribution": "Debian", "version": "11.9"}}), {"TGP801"}),

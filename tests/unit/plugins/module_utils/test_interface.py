@@ -1,0 +1,158 @@
+# -*- coding: utf-8 -*-
+"""The operator's interface: derived variables set to another value, unknown variables."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import os
+import re
+
+import pytest
+import yaml
+
+from ansible_collections.tgproxy.stealth.plugins.filter.topology import tgp_interface_errors
+from ansible_collections.tgproxy.stealth.plugins.module_utils import interface
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
+with open(os.path.join(ROOT, "playbooks", "vars", "topology.yml")) as _handle:
+    TOPOLOGY_VARS = yaml.safe_load(_handle)
+DERIVED = TOPOLOGY_VARS["__tgproxy_derived"]
+
+
+def test_every_role_variable_site_yml_sets_is_in_the_derived_table():
+    """A role variable the play vars set outranks the inventory: each must be checked for a conflict."""
+    known = interface.known_variables()
+    role_vars = [name for name in TOPOLOGY_VARS if not name.startswith("__") and not name.startswith("tgproxy_")]
+    assert role_vars and all(name in known for name in role_vars)
+    assert sorted(role_vars) == sorted(set(DERIVED) - set(TOPOLOGY_VARS["__tgproxy_derived_values"]))
+
+
+OWNED = TOPOLOGY_VARS["__tgproxy_site_owned"]
+# include vars of playbooks/tasks/roles.yml whose value is the user's own variable, carried through the
+# topology document and the model (the model fills in only what is unset)
+FLOW_THROUGH = {
+    "caddy_http_port": "web.http_bind from caddy_http_port",
+    "nginx_web_http_bind": "web.http_bind from nginx_web_http_bind",
+    "nginx_web_http_port": "web.http_bind from nginx_web_http_port",
+    "nginx_web_proxy_allow": "web.proxy_allow from nginx_web_proxy_allow",
+    "mtg_topology": "kind from tgproxy_topology, or mtg_topology",
+    "mtg_bind_to": "mtg.bind", "mtg_proxy_protocol_listener": "mtg.proxy_protocol_listener",
+    "mtg_fronting_host": "mtg.fronting.host", "mtg_fronting_port": "mtg.fronting.port",
+    "mtg_fronting_proxy_protocol": "mtg.fronting.proxy_protocol", "mtg_concurrency": "mtg.concurrency",
+    "mtg_stats_bind_to": "mtg.stats_bind",
+    "mtg_limit_nofile": "mtg_limit_nofile, raised to what tgproxy_capacity needs",
+    "sslh_flavour": "router.flavour from sslh_flavour or tgproxy_router.flavour (both, differently: TGP004)",
+}
+
+
+def _include_vars(path):
+    with open(path) as handle:
+        tasks = yaml.safe_load(handle)
+    names = set()
+    for task in tasks:
+        if "ansible.builtin.include_role" in task:
+            names |= set(task.get("vars") or {})
+    return names
+
+
+def test_every_role_variable_roles_yml_passes_is_derived_owned_or_the_users_own():
+    """An include var outranks the inventory: each is checked, owned by site.yml, or the user's value itself."""
+    passed = _include_vars(os.path.join(ROOT, "playbooks", "tasks", "roles.yml"))
+    assert passed
+    unaccounted = passed - set(DERIVED) - set(OWNED) - set(FLOW_THROUGH)
+    assert unaccounted == set()
+    assert set(OWNED) <= interface.known_variables()
+
+
+@pytest.mark.parametrize("name", sorted(OWNED))
+def test_each_variable_site_yml_owns_is_an_error_when_set(name):
+    messages = tgp_interface_errors(DERIVED, {name: "anything"}, {}, [name], OWNED)
+    assert len(messages) == 1
+    assert messages[0].startswith("[%s] is set by site.yml for every host (from %s)" % (name, OWNED[name]))
+    assert "Fix: remove %s" % name in messages[0]
+
+
+@pytest.mark.parametrize("name", sorted(DERIVED))
+def test_each_derived_variable_set_differently_is_an_error_naming_both(name):
+    derived_value = ["127.0.0.1"] if name.endswith("_bind") or name.endswith("_domains") else "derived-value"
+    messages = tgp_interface_errors(DERIVED, {name: "another-value"}, {name: derived_value}, [name])
+    assert len(messages) == 1
+    assert messages[0].startswith("[%s, %s] %s is 'another-value' in the inventory" % (name, DERIVED[name], name))
+    assert "Fix: set %s instead, or remove %s." % (DERIVED[name], name) in messages[0]
+
+
+@pytest.mark.parametrize("set_value,derived_value", [
+    (8443, "8443"), ("8443", 8443), (True, "yes"), ("false", False), ("127.0.0.1", ["127.0.0.1"]),
+    (["proxy.example.com"], ["proxy.example.com"]), ("nginx", "nginx"),
+])
+def test_the_same_value_spelt_differently_is_no_conflict(set_value, derived_value):
+    assert tgp_interface_errors(DERIVED, {"caddy_https_port": set_value}, {"caddy_https_port": derived_value},
+                                ["caddy_https_port"]) == []
+
+
+@pytest.mark.parametrize("set_value,derived_value", [
+    (9443, 8443), (False, True), ("no", "yes"), (["127.0.0.2"], ["127.0.0.1"]), ("Proxy.example.com", "proxy.example.com"),
+])
+def test_a_different_value_is_a_conflict(set_value, derived_value):
+    assert len(tgp_interface_errors(DERIVED, {"caddy_https_port": set_value}, {"caddy_https_port": derived_value},
+                                    [])) == 1
+
+
+def test_unset_derived_variables_are_no_conflict():
+    assert tgp_interface_errors(DERIVED, {}, {"caddy_https_port": 8443}, ["caddy_https_port"]) == []
+
+
+@pytest.mark.parametrize("typo,suggestion", [
+    ("tgproxy_proxy_protocl", "tgproxy_proxy_protocol"),
+    ("mtg_concurency", "mtg_concurrency"),
+    ("caddy_acme_emial", "caddy_acme_email"),
+    ("tgproxy_webbackend", "tgproxy_web_backend"),
+    ("haproxy_maxcon", None),
+])
+def test_unknown_variables_are_errors_with_the_closest_names(typo, suggestion):
+    messages = tgp_interface_errors({}, {}, {}, [typo, "mtg_domain", "ansible_host", "other_thing"])
+    assert len(messages) == 1 and messages[0].startswith("[%s] is not a variable of this collection" % typo)
+    if suggestion:
+        assert "did you mean %s" % suggestion in messages[0]
+
+
+def test_known_variables_cover_every_role_spec_and_playbook_variable():
+    known = interface.known_variables()
+    for path in glob.glob(os.path.join(ROOT, "roles", "*", "meta", "argument_specs.yml")):
+        with open(path) as handle:
+            for entry in yaml.safe_load(handle)["argument_specs"].values():
+                assert set(entry.get("options", {})) <= known, path
+    assert {"tgproxy_topology", "tgproxy_web_backend", "tgproxy_capacity", "tgproxy_router", "tgproxy_rollout_batch",
+            "tgproxy_model", "tgproxy_topology_doc"} <= known
+
+
+def _inventory_names():
+    """Every variable name the project's own inventories, scenarios and demo choices set."""
+    names = set()
+
+    def walk(node, names_hosts=False):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                # the keys under hosts: and children: are host and group names
+                if not names_hosts and isinstance(key, str) and re.match(interface.PREFIX_PATTERN, key):
+                    names.add(key)
+                walk(value, names_hosts=key in ("hosts", "children") and not names_hosts)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    paths = (glob.glob(os.path.join(ROOT, "molecule", "*", "molecule.yml"))
+             + glob.glob(os.path.join(ROOT, "inventory-example", "**", "*.yml"), recursive=True)
+             + glob.glob(os.path.join(ROOT, "tests", "demo", "*.yml")))
+    for path in paths:
+        with open(path) as handle:
+            walk(yaml.safe_load(handle))
+    return names
+
+
+def test_the_projects_own_inventories_use_only_known_variables():
+    names = _inventory_names()
+    assert len(names) > 20
+    assert interface.unknown_variables(names) == []
