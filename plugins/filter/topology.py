@@ -8,7 +8,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.tgproxy.stealth.plugins.module_utils import interface, migration, platforms, topology, tuning, validator
+from ansible_collections.tgproxy.stealth.plugins.module_utils import (
+    fleet, interface, migration, platforms, topology, tuning, validator)
 
 
 def tgp_validate(topology):
@@ -66,6 +67,15 @@ def tgp_shared_site(hostvars, play_hosts, me, fact="__tgproxy_site_key"):
                   if host != me and host in hostvars and (hostvars[host].get(fact) or "") == mine)
 
 
+def tgp_shared_traits(hostvars, play_hosts, me, fact="__doctor_traits"):
+    """Messages for each identifying public trait this host shares with other hosts of the run (the doctor)."""
+    traits = {}
+    for host in play_hosts:
+        result = hostvars[host].get(fact) if host in hostvars else None
+        traits[host] = (result or {}).get("traits") or {}
+    return fleet.shared_messages(traits, me)
+
+
 def tgp_platform(facts):
     """What the model knows of the host's platform, from its Ansible facts."""
     facts = facts or {}
@@ -119,5 +129,6 @@ class FilterModule(object):
             "tgp_platform": tgp_platform,
             "tgp_interface_errors": tgp_interface_errors,
             "tgp_shared_site": tgp_shared_site,
+            "tgp_shared_traits": tgp_shared_traits,
             "tgp_stage_binds": tgp_stage_binds,
         }

@@ -4,6 +4,7 @@ import base64
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -20,8 +21,8 @@ import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 sys.path.insert(0, os.path.join(PROJECT, "molecule", "resources", "tests"))
 
 from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
-    DOMAIN, assert_doctor_passes, assert_each_host_serves_its_own_site, assert_public_headers_are_ordinary, doctor,
-    leaf_certificate, pebble_root, run_playbook, wait_for)
+    DOMAIN, assert_doctor_passes, assert_each_host_serves_its_own_site,
+    assert_public_headers_are_ordinary, doctor, leaf_certificate, pebble_root, run_playbook, wait_for)
 
 
 def _secret(host):
@@ -235,6 +236,41 @@ def test_every_host_of_the_fleet_has_its_own_secret(host):
 
 def test_doctor_finds_the_proxy_indistinguishable_from_its_website(host):
     assert_doctor_passes(host.backend.get_hostname(), _secret(host))
+
+
+FLEET = ("mtg_direct-debian12", "mtg_direct-debian13")
+
+
+def test_doctor_across_the_fleet_fails_on_a_copied_site_naming_hosts_and_trait(host):
+    """Run over the whole inventory, the doctor compares what a visitor sees on each host. A seed file copied from
+    one host to the other (the same site on both) makes site.yml warn (TGP603) and the doctor fail on both, naming
+    the other host and the shared traits; each host with its own seed again, it passes."""
+    if host.backend.get_hostname() != FLEET[0]:
+        pytest.skip("the fleet test runs once, from the first host")
+    inventory = os.path.join(EPHEMERAL, "inventory")
+    other = testinfra.get_host("ansible://%s" % FLEET[1], ansible_inventory=inventory)
+    proc, text, rows = doctor("all")
+    assert proc.returncode == 0 and text.count("all checks passed") == 2, text[-4000:]
+    seed = host.file("/var/lib/tgproxy/site/seed").content_string
+    other.run_expect([0], "cp -p /var/lib/tgproxy/site/seed /root/seed.saved && printf %%s %s > "
+                          "/var/lib/tgproxy/site/seed" % shlex.quote(seed))
+    try:
+        converged = run_playbook(os.path.join(PROJECT, "molecule", "mtg_direct", "converge.yml"), "all")
+        out = converged.stdout + converged.stderr
+        assert converged.returncode == 0, out[-4000:]
+        assert re.search(r"TGP603.*?serves\s+the\s+same\s+website\s+as\s+%s" % FLEET[1], out, re.S), out[-4000:]
+        proc, text, rows = doctor("all")
+        assert proc.returncode != 0, text[-4000:]
+        for me, them in (FLEET, FLEET[::-1]):
+            for trait in ("the same body at / with %s" % them, "the same body at /favicon.ico with %s" % them,
+                          "the same stylesheet with %s" % them):
+                assert trait in text, (me, trait, text[-4000:])
+        assert "the same certificate" not in text  # each host keeps its own ACME certificate
+    finally:
+        other.run_expect([0], "mv /root/seed.saved /var/lib/tgproxy/site/seed")
+        assert run_playbook(os.path.join(PROJECT, "molecule", "mtg_direct", "converge.yml"), FLEET[1]).returncode == 0
+    proc, text, rows = doctor("all")
+    assert proc.returncode == 0 and text.count("all checks passed") == 2, text[-4000:]
 
 
 def test_doctor_fails_when_fronting_cannot_reach_the_website(host):

@@ -23,7 +23,7 @@ HERE = os.path.dirname(filters.__file__)
 def test_filter_map_is_complete():
     names = {"tgp_validate", "tgp_topology_errors", "tgp_normalise", "tgp_hostport", "tgp_seconds", "tgp_tuning",
              "tgp_nginx_workers", "tgp_nofile", "tgp_stage_binds", "tgp_platform", "tgp_interface_errors",
-             "tgp_shared_site"}
+             "tgp_shared_site", "tgp_shared_traits"}
     assert set(filters.FilterModule().filters()) == names
 
 
