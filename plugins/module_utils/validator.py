@@ -780,7 +780,19 @@ def _normalise(raw):
     site = norm.section(top.get("site"), "site", _SITE_KEYS)
     doc["site_shared_with"] = norm.strings(site, "shared_with", "site", [])
 
-    # -- web ------------------------------------------------------------------------
+    web, wdaemon = _normalise_web(norm, facts, top, domain, pp_default, router_owns_80)
+    doc["web"] = web
+    doc["mtg"] = _normalise_mtg(norm, facts, top, doc, is_router, pp_default, wdaemon)
+    doc["other_services"] = _normalise_others(norm, top)
+    if not is_router:
+        doc["router"] = None
+        return doc, facts, norm.findings
+    doc["router"] = _normalise_router(norm, facts, doc, router, rkind, http_raw, wdaemon)
+    return doc, facts, norm.findings
+
+
+def _normalise_web(norm, facts, top, domain, pp_default, router_owns_80):
+    """The web section: binds (who owns :80 decides http_bind), PROXY, ACME, certificate names."""
     web_raw = norm.section(top.get("web"), "web", _WEB_KEYS)
     wkind = web_raw.get("kind") or "caddy"
     facts.web_kind_ok = wkind in WEB_KINDS
@@ -819,9 +831,12 @@ def _normalise(raw):
     acme["challenge"] = norm.choice(acme, "challenge", "web.acme", ACME_CHALLENGES, "http-01")
     web["acme"] = acme
     web["cert_domains"] = norm.strings(web_raw, "cert_domains", "web", [domain] if isinstance(domain, str) else [])
-    doc["web"] = web
+    return web, wdaemon
 
-    # -- mtg ------------------------------------------------------------------------
+
+def _normalise_mtg(norm, facts, top, doc, is_router, pp_default, wdaemon):
+    """The mtg section: version, secret, bind, PROXY listener, fronting target (the web server), limits."""
+    web = doc["web"]
     mtg_raw = norm.section(top.get("mtg"), "mtg", _MTG_KEYS)
     version = mtg_raw.get("version") or model.MTG_DEFAULT_VERSION
     try:
@@ -872,9 +887,11 @@ def _normalise(raw):
     mtg["stats_enabled"] = norm.boolean(mtg_raw, "stats_enabled", "mtg", True)
     mtg["stats_bind"] = norm.address(mtg_raw, "stats_bind", "mtg", "127.0.0.1:%d" % model.MTG_STATS_PORT)
     mtg["idle_timeout"] = norm.duration(mtg_raw, "idle_timeout", "mtg", None)
-    doc["mtg"] = mtg
+    return mtg
 
-    # -- other services -----------------------------------------------------------------
+
+def _normalise_others(norm, top):
+    """Other listeners on the host that routes may point at (e.g. sshd)."""
     others_raw = top.get("other_services")
     others = []
     if others_raw is not None and not isinstance(others_raw, (list, tuple)):
@@ -894,12 +911,12 @@ def _normalise(raw):
             binds = norm.addresses(item, "bind", path, [])
         others.append({"name": name, "bind": binds,
                        "proxy_protocol": norm.boolean(item, "proxy_protocol", path, False)})
-    doc["other_services"] = others
+    return others
 
-    # -- router ---------------------------------------------------------------------------
-    if not is_router:
-        doc["router"] = None
-        return doc, facts, norm.findings
+
+def _normalise_router(norm, facts, doc, router, rkind, http_raw, wdaemon):
+    """The router section (sni_router only): listeners, limits, timeouts, :80, backends, routes."""
+    web = doc["web"]
     rversion = router.get("version")
     if rversion is not None and _loose_version(rversion) is None:
         norm.bad("router.version", rversion, "a version such as 2.8.16")
@@ -934,8 +951,15 @@ def _normalise(raw):
             "redirect_https": norm.boolean(http, "redirect_https", "router.http", True),
         }
     doc["router"] = doc_router
+    doc_router["backends"] = _router_backends(norm, facts, doc, router, rkind, wdaemon)
+    doc_router["routes"] = _router_routes(norm, router, doc["domain"])
+    return doc_router
 
-    # backends: addresses first, then targets, then send_proxy defaults that follow the receiver
+
+def _router_backends(norm, facts, doc, router, rkind, wdaemon):
+    """Backends: addresses first, then targets, then send_proxy defaults that follow the receiver."""
+    mtg = doc["mtg"]
+    first_https = _hostport(doc["web"]["https_bind"][0]) if doc["web"]["https_bind"] else None
     backends_raw = router.get("backends", _MISSING)
     if backends_raw is _MISSING or backends_raw is None:
         backends_raw = {}
@@ -972,8 +996,11 @@ def _normalise(raw):
         default = ("v1" if rkind == "nginx_stream" else "v2") if expects else "none"
         backends[name]["send_proxy"] = norm.choice(item, "send_proxy", "router.backends.%s" % name, SEND_PROXY,
                                                    default)
-    doc_router["backends"] = backends
+    return backends
 
+
+def _router_routes(norm, router, domain):
+    """Routes: the magic SNI to mtg and everything else to the web server unless given."""
     routes_raw = router.get("routes", _MISSING)
     if routes_raw is _MISSING or routes_raw is None:
         routes_raw = [{"match": "sni_exact", "value": domain, "backend": "mtg"},
@@ -1007,8 +1034,7 @@ def _normalise(raw):
             norm.bad(_join(path, "backend"), backend, "the name of a router backend")
             backend = None
         routes.append({"match": match, "value": value, "backend": backend})
-    doc_router["routes"] = routes
-    return doc, facts, norm.findings
+    return routes
 
 
 def _capacity(norm, raw, router_kind):
