@@ -788,7 +788,25 @@ def _normalise(raw):
         doc["router"] = None
         return doc, facts, norm.findings
     doc["router"] = _normalise_router(norm, facts, doc, router, rkind, http_raw, wdaemon)
+    if doc["tuning"] and not _backends_on_loopback(doc["router"]):
+        # derived before the backends existed: the router->backend hop off loopback needs TIME_WAIT reuse
+        capacity = dict(doc["capacity"])
+        cpus = capacity.pop("cpus", 1)
+        doc["tuning"] = tuning.derive(capacity, cpus=cpus, router_kind=rkind, backend_loopback=False,
+                                      prefix="capacity")
     return doc, facts, norm.findings
+
+
+def _backends_on_loopback(router):
+    """Whether the router reaches every backend on loopback (the kernel reuses TIME_WAIT ports there)."""
+    for backend in (router.get("backends") or {}).values():
+        hostport = _hostport(backend.get("address")) if backend.get("address") else None
+        if hostport is None:
+            continue
+        ip = _ip(hostport[0])
+        if not (hostport[0] == "localhost" or (ip is not None and ip.is_loopback)):
+            return False
+    return True
 
 
 def _normalise_web(norm, facts, top, domain, pp_default, router_owns_80):

@@ -781,3 +781,15 @@ def test_unset_mtg_values_take_their_defaults():
                    "fronting": {"host": None, "port": None, "proxy_protocol": None}}}
     assert v.validate(doc) == []
     assert v.normalise(doc)["mtg"]["stats_bind"] == "127.0.0.1:3129"
+
+
+def test_tcp_tw_reuse_is_derived_when_a_router_backend_is_off_loopback():
+    """The capacity was derived before the router's backends existed, so TIME_WAIT reuse for a backend off
+    loopback was never derived through site.yml."""
+    loopback = v.normalise(mut(HAPROXY, {"capacity": {"connections": 2000}, "mtg.concurrency": DELETE}))
+    assert "net.ipv4.tcp_tw_reuse" not in loopback["tuning"]["sysctl"]
+    remote = mut(HAPROXY, {"capacity": {"connections": 2000}, "mtg.concurrency": DELETE,
+                           "router.backends": {"mtg": {"address": "127.0.0.1:3128"},
+                                               "web": {"address": "10.20.0.5:8443", "send_proxy": "v2"}}})
+    tuned = v.normalise(remote)["tuning"]
+    assert tuned["sysctl"]["net.ipv4.tcp_tw_reuse"] == 1 and tuned["policies"]["net.ipv4.tcp_tw_reuse"] == "exact"
