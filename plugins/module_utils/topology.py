@@ -60,6 +60,8 @@ MTG_ARCHITECTURES = {
     "arm64": "arm64",
 }
 MTG_PREFER_IP = ("prefer-ipv4", "prefer-ipv6", "only-ipv4", "only-ipv6")
+# how mtg dials Telegram unless told otherwise (the role's mtg_prefer_ip default; a unit test keeps them equal)
+MTG_DEFAULT_PREFER_IP = "prefer-ipv4"
 
 SECRET_FAKETLS_BYTE = 0xEE
 SECRET_KEY_LENGTH = 16
@@ -349,7 +351,7 @@ def mtg_preflight(spec):
                 err("mtg_secret", "the secret encodes the domain %r but mtg_domain is %r." % (parsed.domain, domain),
                     "generate the secret for %s ('mtg generate-secret --hex %s') or set mtg_domain to %s."
                     % (domain, domain, parsed.domain))
-    prefer_ip = spec.get("prefer_ip", "prefer-ipv6")
+    prefer_ip = spec.get("prefer_ip", MTG_DEFAULT_PREFER_IP)
     if prefer_ip not in MTG_PREFER_IP:
         err("mtg_prefer_ip", "unknown value %r." % (prefer_ip,), "use one of: %s." % ", ".join(MTG_PREFER_IP))
     for var, key in (("mtg_bind_to", "bind_to"), ("mtg_stats_bind_to", "stats_bind_to")):
@@ -429,7 +431,7 @@ def mtg_config(spec):
     doc = {
         "bind-to": join_hostport(facts["bind_host"], facts["bind_port"]),
         "proxy-protocol-listener": facts["proxy_protocol_listener"],
-        "prefer-ip": spec.get("prefer_ip", "prefer-ipv6"),
+        "prefer-ip": spec.get("prefer_ip", MTG_DEFAULT_PREFER_IP),
         "concurrency": spec.get("concurrency") or None,
         "tolerate-time-skewness": spec.get("tolerate_time_skewness") or None,
         "public-ipv4": spec.get("public_ipv4") or None,

@@ -44,6 +44,7 @@ def test_role_defaults_follow_the_topology_model():
     assert mtg["mtg_fronting_port"] == model.WEB_TLS_PORT
     assert mtg["mtg_concurrency"] == model.MTG_DEFAULT_CONCURRENCY
     assert mtg["mtg_stats_bind_to"] == "127.0.0.1:%d" % model.MTG_STATS_PORT
+    assert mtg["mtg_prefer_ip"] == model.MTG_DEFAULT_PREFER_IP
     assert caddy["caddy_version"] == model.CADDY_DEFAULT_VERSION
     assert caddy["caddy_https_port"] == model.WEB_TLS_PORT
     assert caddy["caddy_http_port"] == model.PUBLIC_HTTP_PORT
