@@ -214,7 +214,10 @@ def main():
     try:
         uid, gid = pwd.getpwnam(params["owner"]).pw_uid, grp.getgrnam(params["group"]).gr_gid
     except KeyError as exc:
-        module.fail_json(msg="[owner/group] %s does not exist on the host." % exc)
+        if not module.check_mode:
+            module.fail_json(msg="[owner/group] %s does not exist on the host." % exc)
+        # in check mode the web server's user is not created yet: nothing is written anyway
+        uid = gid = -1
     root, state_dir = params["root"], params["state_dir"]
     seed, created = _seed(module, state_dir)
     files = site.generate(seed, params["domain"], params["title"] or None)

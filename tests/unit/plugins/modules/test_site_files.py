@@ -119,3 +119,8 @@ def test_diff_lists_the_files_not_their_content(run):
 def test_an_unknown_group_is_named(run):
     result = run(group="no-such-group-here")
     assert result["failed"] and result["msg"].startswith("[owner/group]")
+
+
+def test_check_mode_on_a_fresh_host_tolerates_a_group_not_created_yet(run):
+    result = run(group="no-such-group-here", _ansible_check_mode=True)
+    assert not result.get("failed") and result["changed"] is True and not run.root.exists()
