@@ -66,7 +66,7 @@ def assert_each_host_serves_its_own_site(host, cafile):
     content (the page, the stylesheet, the favicon, robots.txt, the sitemap, the 404 page)."""
     import testinfra  # pylint: disable=import-outside-toplevel
     me = host.backend.get_hostname()
-    others = [other for other in testinfra.get_hosts("ansible://all", ansible_inventory=os.path.join(EPHEMERAL, "inventory"))
+    others = [other for other in testinfra.get_hosts(["ansible://all"], ansible_inventory=os.path.join(EPHEMERAL, "inventory"))
               if other.backend.get_hostname() != me]
     assert others
     mine = public_site(host_ip(host), cafile)
