@@ -49,10 +49,9 @@ def public_site(ip, cafile=None):
     trust = ["--cacert", cafile] if cafile else ["--insecure"]
 
     def get(path):
-        proc = subprocess.run(
-            ["curl", "-sS", "--max-time", "10"] + trust + ["--resolve", "%s:443:%s" % (DOMAIN, ip),
-             "-o", "-", "-w", "\n%{http_code}", "https://%s%s" % (DOMAIN, path)],
-            capture_output=True, timeout=20, check=False)
+        command = ["curl", "-sS", "--max-time", "10"] + trust + [
+            "--resolve", "%s:443:%s" % (DOMAIN, ip), "-o", "-", "-w", "\n%{http_code}", "https://%s%s" % (DOMAIN, path)]
+        proc = subprocess.run(command, capture_output=True, timeout=20, check=False)
         assert proc.returncode == 0, (path, proc.stderr)
         body, dummy, status = proc.stdout.rpartition(b"\n")
         return int(status), body
