@@ -69,8 +69,19 @@ would otherwise silently fall back to its default.
       http:                     # the router owns :80 (haproxy, nginx_stream);
                                 # null = web owns :80; always null for sslh
         listen: ["0.0.0.0:80", "[::]:80"]
-        acme_passthrough_to: <web.http_bind[0]>     # null = no ACME passthrough
-        redirect_https: true
+        acme_passthrough_to: <web.http_bind[0]>     # where the router passes ALL of
+                                # :80, at layer 4: the web server's HTTP listener
+                                # answers every request itself (ACME HTTP-01 and
+                                # its own redirect to https), as on any website.
+                                # null = no web HTTP listener: the router answers
+                                # :80 itself (its own redirect, no ACME)
+        redirect_https: true    # only when the router answers :80 itself
+                                # (acme_passthrough_to null): true = its 301 to
+                                # https://<host><uri>, false = no redirect (an
+                                # error status). With a passthrough the web
+                                # server's redirect applies and this has no effect:
+                                # a web server that owns :80 (mtg_direct, sslh)
+                                # always redirects too
     web:
       kind: caddy               # caddy | nginx
       https_bind: ["127.0.0.1:8443"]
@@ -1753,7 +1764,10 @@ def _shadows(earlier, later, kind):
 
 def _check_acme(doc, facts, add):
     web = doc["web"]
-    if web["acme"]["challenge"] != "http-01" or web["http_bind"] is None:
+    if web["http_bind"] is None:
+        return
+    if web["acme"]["challenge"] != "http-01":
+        _check_http_passthrough(doc, add)
         return
     wdaemon = _WEB_DAEMON.get(web["kind"], _GENERIC)
     router = doc["router"]
@@ -1775,6 +1789,19 @@ def _check_acme(doc, facts, add):
         add("TGP601", ["web.http_bind", "web.acme.challenge"],
             "HTTP-01 is used, nothing else owns :80, and the web server listens on %s." % (
                 ", ".join(web["http_bind"]) or "no HTTP address"))
+
+
+def _check_http_passthrough(doc, add):
+    """Without HTTP-01 (TGP601 covers it then): the router passes all of :80 somewhere that nothing serves."""
+    router = doc["router"]
+    target = router["http"]["acme_passthrough_to"] if router and router.get("http") else None
+    if target is None or _split_raw(target) is None:
+        return
+    reached = _target(doc, target)
+    if reached in (None, "router"):
+        add("TGP510", ["router.http.acme_passthrough_to"],
+            "The router passes :80 to %s, where %s." % (
+                target, "the router itself listens (a loop)" if reached == "router" else "no deployed service listens"))
 
 
 def _check_dns(doc, facts, add, resolver):

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
-from testbed_helpers import EPHEMERAL, PROJECT, assert_doctor_passes, host_ip, run_playbook, wait_for  # noqa: E402
+from testbed_helpers import DOMAIN, EPHEMERAL, PROJECT, assert_doctor_passes, host_ip, run_playbook, wait_for  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "testbed"))
 import migration_load  # noqa: E402  pylint: disable=wrong-import-position
@@ -154,6 +154,18 @@ def test_after_the_migration_the_router_owns_the_public_ports(host):
     fact = json.loads(host.file("/etc/ansible/facts.d/tgproxy.fact").content_string)
     assert fact == {"mtg_service": "mtg-routed", "mtg_stats_bind": "127.0.0.1:3130", "migrated_from": "mtg",
                     "router": "haproxy"}
+
+
+def test_after_the_migration_caddy_answers_port_80_through_the_router(host):
+    """HAProxy answered :80 itself only until Caddy's HTTP listener moved behind it (stage 6): now it passes all of
+    :80 on at layer 4 and Caddy answers, as on any Caddy site."""
+    cfg = host.file("/etc/haproxy/haproxy.cfg").content_string
+    assert "server web_http 127.0.0.1:8080" in cfg and "redirect scheme" not in cfg, cfg
+    head = subprocess.run(["curl", "-sS", "-D", "-", "-o", "/dev/null", "--max-time", "10", "-H", "Host: " + DOMAIN,
+                           "http://%s/after-migration?x=1" % host_ip(host)],
+                          capture_output=True, text=True, timeout=20, check=False).stdout
+    assert head.startswith("HTTP/1.1 308 ") and re.search(r"(?im)^server: Caddy$", head), head
+    assert re.search(r"(?im)^location: https://%s/after-migration\?x=1$" % re.escape(DOMAIN), head), head
 
 
 def test_a_second_migration_run_changes_nothing(host):
