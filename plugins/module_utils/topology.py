@@ -62,6 +62,15 @@ MTG_ARCHITECTURES = {
 MTG_PREFER_IP = ("prefer-ipv4", "prefer-ipv6", "only-ipv4", "only-ipv6")
 # how mtg dials Telegram unless told otherwise (the role's mtg_prefer_ip default; a unit test keeps them equal)
 MTG_DEFAULT_PREFER_IP = "prefer-ipv4"
+# [defense.doppelganger] (mtg 2.2.0 on; the certificate flight's size is calibrated from 2.2.5): mtg fetches
+# these https:// pages itself and sizes its FakeTLS ApplicationData record like theirs instead of drawing a
+# random size. The default is the site's own page (mtg_doppelganger_default_urls); repeats and interval are
+# mtg's own defaults (the role's mtg_doppelganger_* defaults; a unit test keeps them equal).
+MTG_MIN_VERSION_WITH_DOPPELGANGER = (2, 2, 0)
+MTG_DEFAULT_DOPPELGANGER_REPEATS = 10
+MTG_DEFAULT_DOPPELGANGER_RAID_EACH = "6h"
+# mtg reads repeats-per-raid as a 16-bit unsigned integer
+MTG_MAX_DOPPELGANGER_REPEATS = 65535
 
 SECRET_FAKETLS_BYTE = 0xEE
 SECRET_KEY_LENGTH = 16
@@ -70,6 +79,10 @@ _HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z", re.IGNORECASE)
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)\Z")
 _DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+\Z")
 _BYTES = re.compile(r"^\d+\s*(b|kb|kib|mb|mib|gb|gib)?\Z", re.IGNORECASE)
+# a page mtg calibrates on, whole: https, a host (DNS name or IP literal, checked apart), a port, a path of
+# characters that cannot end the value in the TOML file (no white space, quotes, backslash, ;, #, braces)
+_DOPPELGANGER_URL = re.compile(r"^https://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?"
+                               r"(/[A-Za-z0-9._~%!$&()*+,=:@/?-]*)?\Z")
 
 
 class TopologyError(ValueError):
@@ -285,13 +298,105 @@ def mtg_release(version, machine, base_url):
     }
 
 
+def mtg_doppelganger_default_urls(domain):
+    """The pages mtg calibrates its FakeTLS noise on when mtg_doppelganger_urls is unset: the site's own.
+
+    The one place of this default (the role's mtg_doppelganger_urls is null, meaning "this").
+    """
+    return ["https://%s/" % domain]
+
+
+def mtg_has_doppelganger(version):
+    """True when this mtg release reads [defense.doppelganger] (older ones ignore the table silently)."""
+    return parse_version(version) >= MTG_MIN_VERSION_WITH_DOPPELGANGER
+
+
+def mtg_doppelganger(spec):
+    """[defense.doppelganger] for these inputs, or None: an mtg before 2.2.0, or mtg_doppelganger_urls: []."""
+    if not mtg_has_doppelganger(spec.get("version", MTG_DEFAULT_VERSION)):
+        return None
+    urls = spec.get("doppelganger_urls")
+    urls = mtg_doppelganger_default_urls(spec["domain"]) if urls is None else list(urls)
+    if not urls:
+        return None
+    repeats = spec.get("doppelganger_repeats")
+    return {
+        "urls": urls,
+        "repeats-per-raid": MTG_DEFAULT_DOPPELGANGER_REPEATS if repeats is None else int(repeats),
+        "raid-each": spec.get("doppelganger_raid_each") or MTG_DEFAULT_DOPPELGANGER_RAID_EACH,
+        "drs": bool(spec.get("doppelganger_drs", False)),
+    }
+
+
+def doppelganger_url_problem(url):
+    """Why ``url`` cannot stand in [defense.doppelganger].urls (None when it can)."""
+    if not isinstance(url, str):
+        return "is not a string"
+    match = _DOPPELGANGER_URL.match(url)
+    if not match:
+        return ("is not a whole https:// URL: https://, a DNS name or IP address, an optional :port and a path "
+                "without white space, quotes, backslashes, ;, # or braces")
+    host, port = match.group(1), match.group(2)
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            return "has %s for a host, not an IPv6 address" % host
+    else:
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+            if len(host) > 253 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
+                return "has %r for a host, neither a DNS name of valid labels nor an IP address" % host
+    if port is not None and not 0 < int(port) < 65536:
+        return "has port %s, out of range" % port
+    return None
+
+
+def _mtg_doppelganger_preflight(spec, version, err):
+    urls = spec.get("doppelganger_urls")
+    if urls is not None:
+        if not isinstance(urls, (list, tuple)):
+            err("mtg_doppelganger_urls", "%r is not a list of URLs." % (urls,),
+                "write a list of https:// pages (e.g. ['https://example.com/']), [] to turn the calibration off, "
+                "or leave it unset (null) for the site's own https://<mtg_domain>/.")
+        else:
+            for url in urls:
+                problem = doppelganger_url_problem(url)
+                if problem:
+                    err("mtg_doppelganger_urls", "%r %s." % (url, problem),
+                        "list pages as https://host[:port]/path, e.g. https://example.com/.")
+            try:
+                too_old = bool(urls) and not mtg_has_doppelganger(version)
+            except ValueError:
+                too_old = False  # an unreadable version is reported on its own
+            if too_old:
+                err("mtg_doppelganger_urls", "mtg_version %s has no [defense.doppelganger] (mtg reads it from "
+                    "%d.%d.%d on and an older one would ignore it silently)."
+                    % ((version,) + MTG_MIN_VERSION_WITH_DOPPELGANGER),
+                    "leave mtg_doppelganger_urls unset or [] with this mtg_version, or set mtg_version to "
+                    "%d.%d.%d or newer (default %s)." % (MTG_MIN_VERSION_WITH_DOPPELGANGER + (MTG_DEFAULT_VERSION,)))
+    repeats = spec.get("doppelganger_repeats")
+    if repeats is not None and (not isinstance(repeats, int) or isinstance(repeats, bool) or
+                                not 0 < repeats <= MTG_MAX_DOPPELGANGER_REPEATS):
+        err("mtg_doppelganger_repeats", "%r is not a number of fetches per raid from 1 to %d."
+            % (repeats, MTG_MAX_DOPPELGANGER_REPEATS),
+            "set a positive integer (mtg's default is %d)." % MTG_DEFAULT_DOPPELGANGER_REPEATS)
+    drs = spec.get("doppelganger_drs")
+    if drs is not None and not isinstance(drs, bool):
+        err("mtg_doppelganger_drs", "%r is not a boolean." % (drs,), "set true or false.")
+
+
 def mtg_topology(spec):
     """Normalise the mtg role's inputs into the topology facts.
 
     ``spec`` keys (the role variables without the ``mtg_`` prefix):
     topology, domain, version, bind_to, public_port, proxy_protocol_listener,
     fronting_host, fronting_port, fronting_proxy_protocol, prefer_ip,
-    stats_bind_to, ...  Raises TopologyError on the first problem; use
+    stats_bind_to, doppelganger_urls (None = the site's own page),
+    doppelganger_repeats, doppelganger_raid_each, doppelganger_drs, ...
+    Raises TopologyError on the first problem; use
     mtg_preflight() to collect all of them.
     """
     errors = mtg_preflight(spec)
@@ -386,12 +491,14 @@ def mtg_preflight(spec):
                                   (key == "fronting_port" and value > 65535)):
             err(var, "%r is not a positive %s." % (value, "port number" if key.endswith("port") else "integer"),
                 "set a positive integer.")
-    for var, key in (("mtg_tolerate_time_skewness", "tolerate_time_skewness"),):
+    for var, key in (("mtg_tolerate_time_skewness", "tolerate_time_skewness"),
+                     ("mtg_doppelganger_raid_each", "doppelganger_raid_each")):
         value = spec.get(key)
         if value and not _DURATION.match(str(value)):
             err(var, "%r is not a Go duration." % (value,), "write it like 5s, 1m or 1h30m.")
     if spec.get("anti_replay_max_size") and not _BYTES.match(str(spec["anti_replay_max_size"])):
         err("mtg_anti_replay_max_size", "%r is not a size." % (spec["anti_replay_max_size"],), "write it like 1mib.")
+    _mtg_doppelganger_preflight(spec, version, err)
     return errors
 
 
@@ -455,6 +562,8 @@ def mtg_config(spec):
                 "urls": list(spec.get("allowlist_urls") or []) or None,
                 "update-each": spec.get("allowlist_update_each") or None,
             },
+            # FakeTLS noise sized like the listed pages' certificate flight (None: the table is left out)
+            "doppelganger": mtg_doppelganger(spec),
         },
         "stats": {
             "prometheus": {
@@ -614,9 +723,31 @@ def web_preflight(spec, prefix="caddy"):
             err("https_bind", "PROXY protocol is required on %s, a public address: anyone could connect and forge a "
                 "client address." % addr,
                 "bind the TLS listener only where the sender reaches it (127.0.0.1 for a local router or mtg).")
+    if prefix == "caddy" and spec.get("http3"):
+        _http3_preflight(spec, err)
     if prefix == "nginx_web":
         _nginx_web_preflight(spec, err)
     return errors
+
+
+def _http3_preflight(spec, err):
+    """HTTP/3 on the public UDP port: a public port number (never the internal TLS port), IP addresses."""
+    port = spec.get("http3_port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        err("http3_port", "%r is not a port number." % (port,), "set the site's public TLS port (443).")
+    elif port in (spec.get("https_port"), spec.get("http_port")):
+        err("http3_port", "%d is the web server's own %s port: Alt-Svc would send every client there."
+            % (port, "internal TLS" if port == spec.get("https_port") else "HTTP"),
+            "set the site's public TLS port (443), or caddy_http3: false.")
+    binds = spec.get("http3_bind")
+    if not isinstance(binds, list) or not binds:
+        err("http3_bind", "%r is not a list of addresses." % (binds,), "list the public addresses, e.g. ['::'].")
+        return
+    for addr in binds:
+        try:
+            ipaddress.ip_address(str(addr))
+        except ValueError:
+            err("http3_bind", "%r is not an IP address." % (addr,), "write it like :: (every address) or 203.0.113.5.")
 
 
 # --------------------------------------------------------------------------

@@ -80,6 +80,37 @@ options:
     description: Fail when a probe differs and is not a known difference.
     type: bool
     default: true
+  public_http_port:
+    description: The public plain-HTTP port (reference mode's :80 probes).
+    type: int
+    default: 80
+  reference_domain:
+    description:
+      - Reference mode. The domain of an ordinary website of the same web server kind, deployed with no proxy and no
+        router (for example another site the operator runs). The public ports are then also compared with it, every
+        probe, HTTP-level probes on both ports (status, header names and values except the per-request ones,
+        C(Location) shape, C(Alt-Svc)), session tickets and resumption, and the record types of the first flight.
+      - Only the differences catalogued in the collection (C(module_utils/reference.py), the README's stealth section)
+        are excused.
+    type: str
+  reference_host:
+    description: Where the reference site is reached (default its domain).
+    type: str
+  reference_port:
+    description: Its TLS port.
+    type: int
+    default: 443
+  reference_http_port:
+    description: Its plain-HTTP port.
+    type: int
+    default: 80
+  flight_samples:
+    description:
+      - With O(secret), sample the FakeTLS first flight and the site's own first flight for the domain this many
+        times each (interleaved) and compare their ApplicationData bytes (mtg's calibration,
+        C(defense.doppelganger)). 0 skips it.
+    type: int
+    default: 20
 author:
   - tgproxy.stealth contributors (@tgproxy)
 """
@@ -109,10 +140,31 @@ different:
   returned: always
   type: list
   elements: str
+flight:
+  description: The FakeTLS and the site's first-flight ApplicationData bytes (C(count), C(median), C(min), C(max))
+    and C(calibrated).
+  returned: when O(secret) is set and O(flight_samples) is above 0
+  type: dict
+reference_results:
+  description: Reference mode's results (the same shape as RV(results); C(public) is this host, C(backend) the
+    reference site), including the first-flight measurement's rows.
+  returned: always
+  type: list
+  elements: dict
+reference_table:
+  description: One line per reference-mode probe.
+  returned: always
+  type: list
+  elements: str
+reference_different:
+  description: Reference-mode probes that differ and are not catalogued differences.
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.tgproxy.stealth.plugins.module_utils import probes
+from ansible_collections.tgproxy.stealth.plugins.module_utils import probes, reference
 from ansible_collections.tgproxy.stealth.plugins.module_utils.topology import Secret, TopologyError
 
 
@@ -130,6 +182,12 @@ def main():
             wait=dict(type="float", default=6.5),
             known_differences=dict(type="dict", default={}),
             fail_on_difference=dict(type="bool", default=True),
+            public_http_port=dict(type="int", default=80),
+            reference_domain=dict(type="str"),
+            reference_host=dict(type="str"),
+            reference_port=dict(type="int", default=443),
+            reference_http_port=dict(type="int", default=80),
+            flight_samples=dict(type="int", default=20),
         ),
         supports_check_mode=True,
     )
@@ -140,7 +198,7 @@ def main():
         module.fail_json(msg="probes: unknown %s (known: %s)" % (", ".join(unknown), ", ".join(known_names)))
     public = {"host": p["public_host"], "port": p["public_port"], "proxy_protocol": "none"}
     backend = {"host": p["backend_host"], "port": p["backend_port"], "proxy_protocol": p["backend_proxy_protocol"]}
-    replay = None
+    replay, secret = None, None
     if p["secret"]:
         try:
             secret = Secret.parse(p["secret"])
@@ -160,10 +218,37 @@ def main():
     table = [probes.format_row(result) for result in results]
     different = [r["probe"] for r in results if not r["identical"] and not r["known_difference"]]
     result = dict(changed=False, results=results, table=table, different=different)
-    if different and p["fail_on_difference"]:
-        module.fail_json(msg="%d of %d probes tell the proxy from the web server: %s"
-                         % (len(different), len(results), ", ".join(different)), **result)
+    result.update(_reference_mode(module, public, secret))
+    failed = different + result["reference_different"]
+    if failed and p["fail_on_difference"]:
+        module.fail_json(msg="%d probes tell the proxy from %s: %s"
+                         % (len(failed), "the web server or the reference site" if p["reference_domain"]
+                            else "the web server", ", ".join(failed)), **result)
     module.exit_json(**result)
+
+
+def _reference_mode(module, public, secret):
+    """The first-flight measurement (with the secret) and the comparison with the reference site (when named)."""
+    p = module.params
+    out = dict(reference_results=[], reference_table=[], reference_different=[])
+    if secret is not None and p["flight_samples"] > 0:
+        try:
+            out["flight"] = reference.faketls_flight(public, p["domain"], secret.key, p["flight_samples"])
+        except OSError as exc:
+            module.fail_json(msg="cannot sample the first flight on %s:%d: %s" % (public["host"], public["port"], exc))
+        out["reference_results"] += reference.flight_results(out["flight"], p["known_differences"])
+    if p["reference_domain"]:
+        where = p["reference_host"] or p["reference_domain"]
+        theirs = {"host": where, "port": p["reference_port"], "proxy_protocol": "none"}
+        theirs_http = {"host": where, "port": p["reference_http_port"], "proxy_protocol": "none"}
+        ours_http = {"host": public["host"], "port": p["public_http_port"], "proxy_protocol": "none"}
+        out["reference_results"] += reference.run_reference(public, ours_http, theirs, theirs_http, p["domain"],
+                                                            p["reference_domain"], known=p["known_differences"],
+                                                            wait=p["wait"])
+    out["reference_table"] = [reference.format_row(r) for r in out["reference_results"]]
+    out["reference_different"] = [r["probe"] for r in out["reference_results"]
+                                  if not r["identical"] and not r["known_difference"]]
+    return out
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ SNAPSHOT = ("sha256sum /etc/haproxy/haproxy.cfg /etc/sysctl.d/90-tgproxy.conf; c
             " systemctl show haproxy -p MainPID -p ActiveEnterTimestamp")
 
 
+# the proxies only: the scenario's reference site is an ordinary website (molecule/resources/reference.yml)
+testinfra_hosts = ["ansible://proxies"]
+
+
 def mtg_servers_up(host):
     """Servers of the mtg backend that HAProxy's health checks count as usable (its Prometheus exporter)."""
     metric = 'haproxy_backend_active_servers{proxy="mtg"}'
@@ -51,6 +55,20 @@ def test_router_config_never_terminates_tls(host):
     cfg = host.file("/etc/haproxy/haproxy.cfg").content_string
     assert " ssl " not in cfg and "crt " not in cfg
     assert "send-proxy-v2" in cfg and "timeout tunnel 1h" in cfg and "option tcpka" in cfg
+
+
+def test_port_80_is_passed_on_at_layer_4(host):
+    """HAProxy parses and answers nothing on :80: a TCP frontend passes every connection to Caddy's HTTP listener."""
+    cfg = host.file("/etc/haproxy/haproxy.cfg").content_string
+    http_in = cfg[cfg.index("frontend http_in"):cfg.index("frontend prometheus")]
+    assert "mode http" not in http_in and "redirect" not in http_in and "acme_http" not in http_in, http_in
+    assert "default_backend web.http" in http_in and "server web_http 127.0.0.1:8080\n" in http_in, http_in
+    logged = count_lines(host, JOURNAL, " http_in web.http/web_http ")
+    subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "10", "http://%s/tgproxy-layer4" % host_ip(host)],
+                   capture_output=True, timeout=20, check=False)
+    # a TCP log line, once the connection has closed (no request line: HAProxy never read the request)
+    assert wait_for(lambda: count_lines(host, JOURNAL, " http_in web.http/web_http ") > logged)
+    assert count_lines(host, JOURNAL, "/tgproxy-layer4") == 0
 
 
 def test_router_logs_the_routed_sni(host):

@@ -19,6 +19,10 @@ NET_KEYS = ("net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_
             "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes")
 
 
+# the proxies only: the scenario's reference site is an ordinary website (molecule/resources/reference.yml)
+testinfra_hosts = ["ansible://proxies"]
+
+
 def _proc(key):
     return "/proc/sys/" + key.replace(".", "/")
 

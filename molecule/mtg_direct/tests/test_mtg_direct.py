@@ -22,7 +22,12 @@ sys.path.insert(0, os.path.join(PROJECT, "molecule", "resources", "tests"))
 
 from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
     DOMAIN, assert_doctor_passes, assert_each_host_serves_its_own_site,
-    assert_public_headers_are_ordinary, doctor, leaf_certificate, pebble_root, run_playbook, wait_for)
+    assert_public_headers_are_ordinary, converge, doctor, leaf_certificate, pebble_root, reference_rows, run_playbook,
+    wait_for)
+
+
+# the proxies only: the scenario's reference site is an ordinary website (molecule/resources/reference.yml)
+testinfra_hosts = ["ansible://proxies"]
 
 
 def _secret(host):
@@ -153,6 +158,10 @@ def test_tls_client_without_secret_gets_the_website(host, sni, pebble_root):
         input="", capture_output=True, text=True, timeout=20, check=False,
     )
     out = proc.stdout + proc.stderr
+    if sni is None:
+        # a Caddy site has a certificate for its name only (no default, as any Caddy site): Caddy's own alert
+        assert "alert internal error" in out, out
+        return
     assert proc.returncode == 0, out
     assert "Verification: OK" in out
     # the ACME certificate names the domain in its SAN (the subject is empty)
@@ -165,8 +174,8 @@ def test_tls_client_without_secret_gets_the_website(host, sni, pebble_root):
     assert "Northwind Field Notes" in page.stdout
 
 
-def test_public_headers_name_no_internal_port_and_no_http3(host, pebble_root):
-    assert_public_headers_are_ordinary(_ip(host), pebble_root)
+def test_public_headers_name_no_internal_port_and_http3_only_where_it_answers(host, pebble_root):
+    assert_public_headers_are_ordinary(_ip(host), pebble_root, "caddy", host)
 
 
 def test_each_host_serves_a_website_of_its_own(host, pebble_root):
@@ -234,8 +243,48 @@ def test_every_host_of_the_fleet_has_its_own_secret(host):
         assert theirs != mine
 
 
-def test_doctor_finds_the_proxy_indistinguishable_from_its_website(host):
-    assert_doctor_passes(host.backend.get_hostname(), _secret(host))
+def test_doctor_finds_the_proxy_indistinguishable_from_its_website_and_from_an_ordinary_one(host):
+    ref = assert_doctor_passes(host.backend.get_hostname(), _secret(host))
+    if host.ansible.get_variables().get("tgproxy_doctor_reference"):
+        # reference mode ran: every probe and the HTTP-level ones, against the scenario's ordinary site
+        assert {"magic_sni", "random_sni", "no_sni", "https_root", "https_missing", "https_robots", "https_favicon",
+                "https_head", "https_http10_no_host", "https_host_ip", "https_unknown_host", "http_root",
+                "http_http10_no_host", "http_host_ip", "http_unknown_host", "tls_resumption", "first_flight"} <= set(ref), ref
+
+
+def test_doctor_fails_when_a_header_names_an_internal_port(host):
+    """A weakened deploy: Caddy's Alt-Svc names the internal TLS port again (as before HTTP/3 moved to the public
+    UDP port). The doctor fails in reference mode and names the header and the port."""
+    host.run_expect([0], "sed -i 's/h3=\":443\"/h3=\":8443\"/' /etc/caddy/Caddyfile && systemctl reload caddy")
+    try:
+        proc, text, rows = doctor(host.backend.get_hostname())
+    finally:
+        host.run_expect([0], "sed -i 's/h3=\":8443\"/h3=\":443\"/' /etc/caddy/Caddyfile && systemctl reload caddy")
+    assert proc.returncode != 0, text[-4000:]
+    assert "probe https_root differs from the reference site www.reference.stealth.test" in text, text[-4000:]
+    assert "alt-svc names port 8443" in text, text[-4000:]
+
+
+def test_doctor_fails_on_uncalibrated_faketls_noise_naming_the_setting(host):
+    """A weakened deploy: mtg without defense.doppelganger sends its random 2.5-4.7 KB record. The doctor measures
+    the FakeTLS first flight against the site's own (20 each) and fails naming mtg_doppelganger_urls."""
+    name = host.backend.get_hostname()
+    if name != "mtg_direct-debian12":
+        pytest.skip("the weakened deploy runs once, on the first host")
+    off = converge("mtg_direct", name, ['{"mtg_doppelganger_urls": []}'])
+    try:
+        assert off.returncode == 0, off.stdout[-3000:]
+        assert "doppelganger" not in host.file("/etc/mtg/config.toml").content_string
+        proc, text, rows = doctor(name)
+        assert proc.returncode != 0, text[-4000:]
+        assert "FakeTLS first flight: ApplicationData bytes (median of 20) differs from the site's own" in text
+        assert "mtg_doppelganger_urls" in text
+    finally:
+        again = converge("mtg_direct", name, [])
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "[defense.doppelganger]" in host.file("/etc/mtg/config.toml").content_string
+    ref = reference_rows(doctor(name)[1])
+    assert " identical " in ref["faketls_flight_bytes"], ref
 
 
 FLEET = ("mtg_direct-debian12", "mtg_direct-debian13")

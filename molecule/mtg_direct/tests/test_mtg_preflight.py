@@ -44,6 +44,10 @@ CASES = {
 }
 
 
+# the proxies only: the scenario's reference site is an ordinary website (molecule/resources/reference.yml)
+testinfra_hosts = ["ansible://proxies"]
+
+
 def _converge(host_name, extra, *options):
     return converge("mtg_direct", host_name, extra, *options)
 

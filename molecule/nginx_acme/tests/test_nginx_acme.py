@@ -23,6 +23,10 @@ SNAPSHOT = (
 )
 
 
+# the proxies only: the scenario's reference site is an ordinary website (molecule/resources/reference.yml)
+testinfra_hosts = ["ansible://proxies"]
+
+
 def _vars(host):
     return host.ansible.get_variables()
 
@@ -248,6 +252,12 @@ def test_bad_input_fails_and_host_is_unchanged(host, other_key, case):
     assert host.service("nginx").is_running
 
 
-def test_doctor_finds_the_proxy_indistinguishable_from_its_website(host):
-    """mtg on :443 in front of nginx: every probe pair identical or a listed known difference."""
-    assert_doctor_passes(host.backend.get_hostname(), host.file("/etc/mtg/secret").content_string.strip())
+def test_doctor_finds_the_proxy_indistinguishable_from_its_website_and_from_an_ordinary_one(host):
+    """mtg on :443 in front of nginx: every probe pair identical or a listed known difference, also against the
+    scenario's ordinary nginx site."""
+    ref = assert_doctor_passes(host.backend.get_hostname(), host.file("/etc/mtg/secret").content_string.strip())
+    if host.ansible.get_variables().get("tgproxy_doctor_reference"):
+        # reference mode ran: every probe and the HTTP-level ones, against the scenario's ordinary site
+        assert {"magic_sni", "random_sni", "no_sni", "https_root", "https_missing", "https_robots", "https_favicon",
+                "https_head", "https_http10_no_host", "https_host_ip", "https_unknown_host", "http_root",
+                "http_http10_no_host", "http_host_ip", "http_unknown_host", "tls_resumption", "first_flight"} <= set(ref), ref

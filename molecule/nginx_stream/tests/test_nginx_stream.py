@@ -21,8 +21,15 @@ SCENARIO = "nginx_stream"
 STREAM = "/etc/nginx/modules-enabled/90-tgproxy-stream.conf"
 STREAM_LOG = "/var/log/nginx/tgproxy-stream.log"
 CAPACITY = 6000  # tgproxy_capacity.connections in molecule.yml
+# the router's http-context :80 server of earlier releases (now only when the web server has no HTTP listener)
+ROUTER_HTTP_FILE = "/etc/nginx/sites-available/tgproxy-router-http.conf"
+ROUTER_HTTP_LINK = "/etc/nginx/sites-enabled/tgproxy-router-http.conf"
 SNAPSHOT = ("sha256sum /etc/nginx/nginx.conf /etc/nginx/modules-enabled/90-tgproxy-stream.conf /etc/nginx/sites-available/*;"
             " systemctl show nginx -p MainPID -p ActiveEnterTimestamp")
+
+
+# the proxies only: the scenario's reference site is an ordinary website (molecule/resources/reference.yml)
+testinfra_hosts = ["ansible://proxies"]
 
 
 @pytest.fixture()
@@ -49,7 +56,11 @@ def test_one_nginx_two_contexts_in_separate_files(host):
     stream = host.file(STREAM).content_string
     assert "ssl_preread on;" in stream and "proxy_protocol on;" in stream and "proxy_timeout 3600s;" in stream
     assert " ssl_certificate" not in stream
-    assert host.file("/etc/nginx/sites-enabled/tgproxy-router-http.conf").is_symlink
+    # :80 is passed on at layer 4 by a stream server to the web server's HTTP listener (which answers it); no
+    # http-context server of the router's claims it
+    assert re.search(r"listen 0\.0\.0\.0:80;\n\s*listen \[::\]:80 ipv6only=on;\n\s*proxy_pass 127\.0\.0\.1:8080;", stream), stream
+    for path in (ROUTER_HTTP_LINK, ROUTER_HTTP_FILE):
+        assert not host.file(path).exists and not host.file(path).is_symlink
     assert not host.file("/etc/nginx/sites-enabled/default").exists
     if web_backend(host) != "caddy":
         assert host.file("/etc/nginx/sites-enabled/tgproxy-web.conf").is_symlink
@@ -79,6 +90,56 @@ def test_workers_are_sized_for_the_declared_capacity(host):
     for pid in pids:
         limits = host.file("/proc/%s/limits" % pid).content_string
         assert re.search(r"Max open files\s+%d\s" % workers["worker_rlimit_nofile"], limits), limits
+
+
+# what an earlier release wrote: the router answered :80 itself, ACME requests passed on in http context
+OLD_ROUTER_HTTP = """server {
+    listen 0.0.0.0:80 default_server;
+    listen [::]:80 default_server;
+    server_name _;
+    server_tokens off;
+    location ^~ /.well-known/acme-challenge/ {
+        proxy_pass http://127.0.0.1:8080;
+    }
+    location / {
+        return 301 https://$host$request_uri;
+    }
+}
+"""
+
+
+def test_an_earlier_routers_http_server_gives_way_to_the_stream_passthrough(host):
+    """A host deployed by an earlier release: the router's own http-context :80 server is live and the stream file
+    has no :80 server. One run moves :80 into the stream configuration and removes the old server, applied by one
+    reload (never both claiming :80: that reload would fail to bind); the web server answers :80 afterwards."""
+    ip = host_ip(host)
+    stream = host.file(STREAM).content_string
+    start = stream.index("\n    # :80 - every connection")
+    host.run_expect([0], "printf '%%s' %s > %s && printf '%%s' %s > %s && ln -sfn %s %s && systemctl reload nginx",
+                    stream[:start] + "\n}\n", STREAM, OLD_ROUTER_HTTP, ROUTER_HTTP_FILE, ROUTER_HTTP_FILE, ROUTER_HTTP_LINK)
+
+    def answer():
+        """(status, Location) of :80 for a request whose Host is the address."""
+        head = subprocess.run(["curl", "-sS", "-D", "-", "-o", "/dev/null", "--max-time", "10", "-H", "Host: " + ip,
+                               "http://%s/page" % ip], capture_output=True, text=True, timeout=20, check=False).stdout
+        found = re.search(r"(?im)^location: (\S+)$", head)
+        return head.split(" ")[1] if head.startswith("HTTP/") else head, found.group(1) if found else None
+
+    # the router's own 301, to whatever Host it was asked for
+    assert wait_for(lambda: answer() == ("301", "https://%s/page" % ip)), answer()
+    pid = host.check_output("systemctl show nginx -p MainPID --value")
+    proc = converge(SCENARIO, host.backend.get_hostname(), [])
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "RUNNING HANDLER [tgproxy.stealth.nginx_stream : Reload nginx stream]" in proc.stdout
+    for path in (ROUTER_HTTP_LINK, ROUTER_HTTP_FILE):
+        assert not host.file(path).exists and not host.file(path).is_symlink
+    assert host.file(STREAM).content_string == stream
+    assert host.check_output("systemctl show nginx -p MainPID --value") == pid and host.service("nginx").is_running
+    # the web server's own answer now: Caddy redirects to the Host asked for (308), nginx to its site (301)
+    want = ("308", "https://%s/page" % ip) if web_backend(host) == "caddy" else ("301", "https://%s/page" % DOMAIN)
+    assert wait_for(lambda: answer() == want), answer()
+    again = converge(SCENARIO, host.backend.get_hostname(), [])
+    assert again.returncode == 0 and "changed=0" in again.stdout.split("PLAY RECAP")[-1], again.stdout[-3000:]
 
 
 CASES = {

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "plugins", "module_utils
 import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 from testbed_helpers import (  # noqa: E402
     DOMAIN, EPHEMERAL, PROJECT, assert_doctor_passes, assert_each_host_serves_its_own_site,
-    assert_public_headers_are_ordinary, converge, host_ip, wait_for)
+    assert_public_headers_are_ordinary, converge, host_ip, wait_for, web_answers)
 
 sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
 import mtg_echo  # noqa: E402  (the test bed's MTProto client side)
@@ -62,17 +62,12 @@ def test_faketls_with_the_secret_through_the_router(host):
 
 @pytest.mark.parametrize("sni", ["random-name.example.net", DOMAIN, None])
 def test_every_other_client_gets_the_website(host, sni, pebble_root):
-    proc = subprocess.run(
-        ["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-CAfile", pebble_root, "-verify_return_error",
-         "-verify_hostname", DOMAIN, "-brief"] + (["-servername", sni] if sni else ["-noservername"]),
-        input="", capture_output=True, text=True, timeout=20, check=False,
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and "Verification: OK" in out, out
+    answered, out = web_answers(host_ip(host), sni, pebble_root, web_backend(host))
+    assert answered, out
 
 
-def test_public_headers_name_no_internal_port_and_no_http3(host, pebble_root):
-    assert_public_headers_are_ordinary(host_ip(host), pebble_root)
+def test_public_headers_name_no_internal_port_and_http3_only_where_it_answers(host, pebble_root):
+    assert_public_headers_are_ordinary(host_ip(host), pebble_root, web_backend(host), host)
 
 
 def test_each_host_serves_a_website_of_its_own(host, pebble_root):
@@ -81,8 +76,10 @@ def test_each_host_serves_a_website_of_its_own(host, pebble_root):
 
 def test_web_sees_the_real_client_address_on_both_paths(host):
     controller_ip = host.check_output("ip route show default").split()[2]
-    # router -> web directly (another SNI, the site's Host), and router -> mtg -> web (the magic SNI)
-    for sni, probe in (("other.example.net", "router-web"), (DOMAIN, "router-mtg-web")):
+    # router -> web directly (another SNI, the site's Host), and router -> mtg -> web (the magic SNI). A Caddy site
+    # has a certificate for its own name only (no fallback, as any Caddy site): another SNI ends at its TLS alert
+    paths = [(DOMAIN, "router-mtg-web")] + ([("other.example.net", "router-web")] if web_backend(host) != "caddy" else [])
+    for sni, probe in paths:
         request = "GET /?probe=%s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (probe, DOMAIN)
         subprocess.run(["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-servername", sni, "-quiet"],
                        input=request, capture_output=True, text=True, timeout=20, check=False)
@@ -94,17 +91,46 @@ def test_web_sees_the_real_client_address_on_both_paths(host):
             assert log.startswith(controller_ip + " "), (probe, log)
 
 
-def test_port_80_acme_passthrough_and_redirect(host):
+# where the router passes all of :80 (router.http.acme_passthrough_to: the web server's HTTP listener)
+WEB_HTTP = "127.0.0.1:8080"
+
+
+def http_head(curl_args):
+    """Status line and headers of a curl -sS -D - answer (Date dropped: it is the only header that may differ)."""
+    lines = [line for line in curl_args.replace("\r\n", "\n").split("\n") if line]
+    return [line for line in lines if not line.lower().startswith("date:")]
+
+
+def test_port_80_is_answered_by_the_web_server_itself(host):
+    """The router passes all of :80 at layer 4: the web server answers every request, as on any website (Caddy's
+    308, nginx's 301), never the router's own redirect; no Location names a port other than 443."""
     ip = host_ip(host)
-    acme = subprocess.run(["curl", "-sI", "--max-time", "10", "-H", "Host: " + DOMAIN,
-                           "http://%s/.well-known/acme-challenge/unknown-token" % ip],
-                          capture_output=True, text=True, check=False).stdout
-    # the web server answers (Caddy 308, nginx 404), not the router's 301
-    assert acme.split(" ")[1] in ("308", "404"), acme
-    head = subprocess.run(["curl", "-sI", "--max-time", "10", "-H", "Host: " + DOMAIN, "http://%s/some/page?x=1" % ip],
-                          capture_output=True, text=True, check=False).stdout
-    assert head.startswith("HTTP/1.1 301")
-    assert re.search(r"(?im)^location: https://%s/some/page\?x=1$" % re.escape(DOMAIN), head), head
+    caddy = web_backend(host) == "caddy"
+    for hostname, path in ((DOMAIN, "/some/page?x=1"), (DOMAIN, "/.well-known/acme-challenge/unknown-token"),
+                           (ip, "/some/page?x=1")):
+        public = subprocess.run(["curl", "-sS", "-D", "-", "-o", "/dev/null", "--max-time", "10", "-H", "Host: " + hostname,
+                                 "http://%s%s" % (ip, path)], capture_output=True, text=True, timeout=20, check=False)
+        head = http_head(public.stdout)
+        assert public.returncode == 0 and head, (hostname, path, public.stderr)
+        # byte for byte what the web server's own HTTP listener answers (the router adds and changes nothing)
+        own = host.check_output("curl -sS -D - -o /dev/null --max-time 10 -H %s http://%s%s",
+                                "Host: " + hostname, WEB_HTTP, path)
+        assert head == http_head(own), (hostname, path, head, own)
+        status = head[0].split(" ")[1]
+        fields = dict((k.strip().lower(), v.strip()) for k, dummy, v in (line.partition(":") for line in head[1:]))
+        if caddy:
+            assert status == "308" and fields.get("server") == "Caddy", head
+            assert fields.get("connection") == "close", head  # as Caddy's own redirect on any Caddy site
+        elif "acme-challenge" in path:
+            assert status == "404" and fields.get("server") == "nginx", head  # the webroot: no such token
+        else:
+            assert status == "301" and fields.get("server") == "nginx", head
+        location = fields.get("location")
+        if location is not None:
+            assert not re.match(r"^https?://[^/]*:(?!443(/|$))\d+", location), head
+        if status in ("301", "308"):
+            want = "https://%s%s" % (hostname if caddy else DOMAIN, path)
+            assert location == want, head
 
 
 def test_verify_playbook_passes(host, pebble_root):
@@ -119,8 +145,13 @@ def test_verify_playbook_passes(host, pebble_root):
     assert secret_of(host) not in text
 
 
-def test_doctor_finds_the_proxy_indistinguishable_from_its_website(host):
-    assert_doctor_passes(host.backend.get_hostname(), secret_of(host))
+def test_doctor_finds_the_proxy_indistinguishable_from_its_website_and_from_an_ordinary_one(host):
+    ref = assert_doctor_passes(host.backend.get_hostname(), secret_of(host))
+    if host.ansible.get_variables().get("tgproxy_doctor_reference"):
+        # reference mode ran: every probe and the HTTP-level ones, against the scenario's ordinary site
+        assert {"magic_sni", "random_sni", "no_sni", "https_root", "https_missing", "https_robots", "https_favicon",
+                "https_head", "https_http10_no_host", "https_host_ip", "https_unknown_host", "http_root",
+                "http_http10_no_host", "http_host_ip", "http_unknown_host", "tls_resumption", "first_flight"} <= set(ref), ref
 
 
 class MTProtoSession:
@@ -187,10 +218,8 @@ def test_website_still_served_on_443_with_mtg_stopped(host, router, pebble_root)
             # HAProxy's health checks (every 2 s, down after 2 failures) have marked mtg down: 5 s can be short
             wait_for(lambda: router["mtg_servers_up"](host) == 0)
         for sni in (DOMAIN, "other.example.net"):
-            proc = subprocess.run(["openssl", "s_client", "-connect", "%s:443" % host_ip(host), "-servername", sni,
-                                   "-CAfile", pebble_root, "-verify_return_error", "-verify_hostname", DOMAIN, "-brief"],
-                                  input="", capture_output=True, text=True, timeout=20, check=False)
-            assert proc.returncode == 0 and "Verification: OK" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+            answered, out = web_answers(host_ip(host), sni, pebble_root, web_backend(host))
+            assert answered, (sni, out)
     finally:
         host.run_expect([0], "systemctl start mtg")
         mtg_routed_again(host, router)

@@ -26,10 +26,42 @@ def host_ip(host):
     return host.check_output("hostname -I").split()[0]
 
 
-def assert_public_headers_are_ordinary(ip, cafile):
+CADDY_ALT_SVC = 'alt-svc: h3=":443"; ma=2592000'
+
+
+def web_answers(ip, sni, cafile, backend):
+    """Whether the public :443 gives a TLS client with this SNI (None: none) the web server's own answer: the site's
+    certificate for its name; for any other name Caddy's own alert (a stock Caddy has no default or fallback
+    certificate), nginx its default server's certificate."""
+    proc = subprocess.run(
+        ["openssl", "s_client", "-connect", "%s:443" % ip, "-CAfile", cafile, "-verify_return_error",
+         "-verify_hostname", DOMAIN, "-brief"] + (["-servername", sni] if sni else ["-noservername"]),
+        input="", capture_output=True, text=True, timeout=20, check=False)
+    out = proc.stdout + proc.stderr
+    if backend == "caddy" and sni != DOMAIN:
+        return "alert internal error" in out, out
+    return proc.returncode == 0 and "Verification: OK" in out, out
+
+
+def http3_client(host):
+    """A host of the scenario whose curl speaks HTTP/3 (Debian 13's), to reach another host's UDP :443."""
+    import testinfra  # pylint: disable=import-outside-toplevel
+    for other in [host] + testinfra.get_hosts(["ansible://proxies"], ansible_inventory=os.path.join(EPHEMERAL, "inventory")):
+        if "HTTP3" in other.check_output("curl -V"):
+            return other
+    raise AssertionError("no host of the scenario has a curl with HTTP/3")
+
+
+def assert_public_headers_are_ordinary(ip, cafile, backend="caddy", host=None):
     """What a client of the public :443 sees in the web server's answers (HTTP/1.1 and HTTP/2, GET and HEAD, the
-    page and a missing path) names no internal port and advertises no protocol that does not answer: the routers
-    are layer 4 TCP, so an HTTP/3 (UDP) advertisement from the web server behind them would point at nothing."""
+    page and a missing path) names no internal port, and advertises HTTP/3 exactly as an ordinary site of the same
+    server does, and only where it answers: Caddy's own Alt-Svc naming :443, served on UDP :443 by Caddy itself
+    (the routers and mtg carry TCP only); nginx advertises none."""
+    if backend == "caddy" and host is not None:
+        client = http3_client(host)
+        answer = client.check_output("curl -sSk --http3-only -o /dev/null -w '%%{http_version} %%{http_code}' "
+                                     "--max-time 10 --resolve %s:443:%s https://%s/", DOMAIN, ip, DOMAIN)
+        assert answer == "3 200", answer
     for version in ("--http1.1", "--http2"):
         for method in (["-I"], ["-sD", "-", "-o", "/dev/null"]):
             for path in ("/", "/no-such-page"):
@@ -39,7 +71,8 @@ def assert_public_headers_are_ordinary(ip, cafile):
                     capture_output=True, text=True, timeout=20, check=False)
                 headers = proc.stdout.lower()
                 assert proc.returncode == 0 and headers.startswith("http/"), (version, method, path, proc.stderr)
-                assert "alt-svc" not in headers, (version, method, path, headers)
+                alt_svc = [line.strip() for line in headers.splitlines() if line.startswith("alt-svc")]
+                assert alt_svc == ([CADDY_ALT_SVC] if backend == "caddy" else []), (version, method, path, headers)
                 assert not re.search(r":(8443|8080|3128|3129)\b", headers), (version, method, path, headers)
 
 
@@ -68,7 +101,7 @@ def assert_each_host_serves_its_own_site(host, cafile):
     content (the page, the stylesheet, the favicon, robots.txt, the sitemap, the 404 page)."""
     import testinfra  # pylint: disable=import-outside-toplevel
     me = host.backend.get_hostname()
-    others = [other for other in testinfra.get_hosts(["ansible://all"], ansible_inventory=os.path.join(EPHEMERAL, "inventory"))
+    others = [other for other in testinfra.get_hosts(["ansible://proxies"], ansible_inventory=os.path.join(EPHEMERAL, "inventory"))
               if other.backend.get_hostname() != me]
     assert others
     mine = public_site(host_ip(host), cafile)
@@ -153,6 +186,12 @@ def doctor(host_name, *extra):
     return proc, text, rows
 
 
+def reference_rows(text):
+    """The doctor's rows of the FakeTLS first flight and of reference mode (probe: row)."""
+    rows = [line.strip().strip("-'\", ") for line in text.splitlines() if "| reference:" in line]
+    return dict((row.split()[0], row) for row in rows)
+
+
 def assert_doctor_passes(host_name, secret, *extra):
     """doctor.yml passes: every probe identical or a listed known difference, secret never printed."""
     proc, text, rows = doctor(host_name, *extra)
@@ -161,6 +200,13 @@ def assert_doctor_passes(host_name, secret, *extra):
     assert len(rows) == 15 and all(" identical " in row or " known difference " in row for row in rows), rows
     assert "all checks passed" in text
     assert secret not in text
+    # mtg's FakeTLS first flight is sized like the site's own (defense.doppelganger), and where the scenario has a
+    # reference site every probe of reference mode answers as that ordinary site does, but for catalogued differences
+    ref = reference_rows(text)
+    print("\n".join(ref.values()))
+    assert " identical " in ref["faketls_flight_bytes"], ref
+    assert all(" identical " in row or " known difference " in row for row in ref.values()), ref
+    return ref
 
 
 def assert_ssh_through_443(host, address, tmp_path, label):

@@ -35,6 +35,10 @@ SYN_PROBE = r"""
 import random, select, socket, struct, sys, time
 iface, dst_mac, src_ip, dst_ip = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), sys.argv[3], sys.argv[4]
 dport = int(sys.argv[5])
+# the proxies only: the scenario's reference site is an ordinary website (molecule/resources/reference.yml)
+testinfra_hosts = ["ansible://proxies"]
+
+
 def csum(data):
     data += b"\0" * (len(data) % 2)
     total = sum(struct.unpack("!%dH" % (len(data) // 2), data))

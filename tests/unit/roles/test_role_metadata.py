@@ -45,6 +45,10 @@ def test_role_defaults_follow_the_topology_model():
     assert mtg["mtg_concurrency"] == model.MTG_DEFAULT_CONCURRENCY
     assert mtg["mtg_stats_bind_to"] == "127.0.0.1:%d" % model.MTG_STATS_PORT
     assert mtg["mtg_prefer_ip"] == model.MTG_DEFAULT_PREFER_IP
+    # null: the model's mtg_doppelganger_default_urls (the site's own page), kept in the model only
+    assert mtg["mtg_doppelganger_urls"] is None
+    assert mtg["mtg_doppelganger_repeats"] == model.MTG_DEFAULT_DOPPELGANGER_REPEATS
+    assert mtg["mtg_doppelganger_raid_each"] == model.MTG_DEFAULT_DOPPELGANGER_RAID_EACH
     assert caddy["caddy_version"] == model.CADDY_DEFAULT_VERSION
     assert caddy["caddy_https_port"] == model.WEB_TLS_PORT
     assert caddy["caddy_http_port"] == model.PUBLIC_HTTP_PORT
@@ -75,6 +79,7 @@ def test_platforms_claimed_are_the_platforms_tested(role):
     """Role metadata names only what the Molecule scenarios run on (Debian 12 and 13; Ubuntu is untested)."""
     meta = yaml.safe_load(open(os.path.join(ROOT, "roles", role, "meta", "main.yml")))
     shared = yaml.safe_load(open(os.path.join(ROOT, ".config", "molecule", "config.yml")))
-    images = sorted(platform["image"] for platform in shared["platforms"])
+    # (the reference site's host is an ordinary website, not a proxy platform)
+    images = sorted(platform["image"] for platform in shared["platforms"] if "proxies" in platform["groups"])
     assert images == ["tgproxy-testbed/debian:12", "tgproxy-testbed/debian:13"]
     assert meta["galaxy_info"]["platforms"] == [{"name": "Debian", "versions": ["bookworm", "trixie"]}]

@@ -199,3 +199,34 @@ def test_a_name_or_address_with_a_trailing_metacharacter_is_rejected(char):
 def test_ordinary_ca_urls_pass(url):
     assert web.web_preflight(spec(acme_ca=url)) == []
     assert web.acme_sh_preflight(acme_spec(ca=url)) == []
+
+
+H3 = dict(http3=True, http3_port=443, http3_bind=["::"])
+
+
+def test_http3_on_the_public_port_passes():
+    assert web.web_preflight(spec(**H3)) == []
+    assert web.web_preflight(spec(**{**H3, "http3_bind": ["0.0.0.0", "2001:db8::5"]})) == []
+
+
+@pytest.mark.parametrize("kw,var", [
+    (dict(http3_port=8443), "caddy_http3_port"),   # the internal TLS port: Alt-Svc would name it
+    (dict(http3_port=80), "caddy_http3_port"),
+    (dict(http3_port=0), "caddy_http3_port"),
+    (dict(http3_port="443"), "caddy_http3_port"),
+    (dict(http3_bind=[]), "caddy_http3_bind"),
+    (dict(http3_bind="::"), "caddy_http3_bind"),
+    (dict(http3_bind=["localhost"]), "caddy_http3_bind"),
+    (dict(http3_bind=[":: {"]), "caddy_http3_bind"),
+])
+def test_bad_http3_settings_are_rejected_by_name(kw, var):
+    assert [e["var"] for e in web.web_preflight(spec(**{**H3, **kw}))] == [var]
+
+
+@pytest.mark.parametrize("char", METACHARACTERS)
+def test_an_http3_address_with_a_metacharacter_is_rejected(char):
+    assert [e["var"] for e in web.web_preflight(spec(**{**H3, "http3_bind": ["::" + char]}))] == ["caddy_http3_bind"]
+
+
+def test_http3_off_checks_nothing_of_it():
+    assert web.web_preflight(spec(http3=False, http3_port=8443, http3_bind=[])) == []

@@ -132,3 +132,107 @@ def test_release_names_follow_goreleaser_layout():
                                      ("127.0.0.1", False), ("", False), (None, False)])
 def test_is_hostname(name, ok):
     assert t.is_hostname(name) is ok
+
+
+# [defense.doppelganger]: FakeTLS noise calibrated on https:// pages (mtg 2.2.0 on)
+
+def test_doppelganger_default_is_the_sites_own_page():
+    doc = t.mtg_config(spec(domain="proxy.stealth.test"))
+    assert doc["defense"]["doppelganger"] == {"urls": ["https://proxy.stealth.test/"], "repeats-per-raid": 10,
+                                              "raid-each": "6h", "drs": False}
+    assert t.mtg_doppelganger_default_urls("proxy.stealth.test") == ["https://proxy.stealth.test/"]
+    assert t.mtg_preflight(spec(doppelganger_urls=None)) == []
+
+
+def test_doppelganger_explicit_settings_are_used():
+    urls = ["https://cdn.example.net/app.js", "https://[2001:db8::1]:8443/a/b?c=1&d=2", "https://203.0.113.7/"]
+    kw = dict(doppelganger_urls=urls, doppelganger_repeats=3, doppelganger_raid_each="12h30m", doppelganger_drs=True)
+    assert t.mtg_preflight(spec(**kw)) == []
+    assert t.mtg_config(spec(**kw))["defense"]["doppelganger"] == {
+        "urls": urls, "repeats-per-raid": 3, "raid-each": "12h30m", "drs": True}
+
+
+def test_doppelganger_empty_list_turns_it_off():
+    assert t.mtg_preflight(spec(doppelganger_urls=[])) == []
+    doc = t.mtg_config(spec(doppelganger_urls=[]))
+    assert "doppelganger" not in doc["defense"] and "anti-replay" in doc["defense"]
+    assert "doppelganger" not in t.dump_toml(doc)
+
+
+@pytest.mark.parametrize("version", ["2.1.13", "2.0.0"])
+def test_doppelganger_needs_mtg_220(version):
+    # the role's defaults (urls unset) on an older mtg: no table, no error
+    kw = dict(version=version, doppelganger_repeats=10, doppelganger_raid_each="6h", doppelganger_drs=False)
+    assert t.mtg_preflight(spec(**kw)) == []
+    assert "doppelganger" not in t.mtg_config(spec(**kw))["defense"]
+    assert t.mtg_preflight(spec(doppelganger_urls=[], **kw)) == []
+    # pages set explicitly: mtg < 2.2.0 would ignore the table silently
+    errors = t.mtg_preflight(spec(doppelganger_urls=["https://proxy.example.com/"], **kw))
+    assert [e.var for e in errors] == ["mtg_doppelganger_urls"]
+    assert "mtg_version" in str(errors[0]) and version in errors[0].msg and "2.2.0" in errors[0].fix
+    assert t.mtg_has_doppelganger("2.2.0") and not t.mtg_has_doppelganger("2.1.13")
+
+
+@pytest.mark.parametrize("meta", ["\n", "\r", '"', "'", "{", "}", ";", "#", " ", "\t"])
+@pytest.mark.parametrize("where", ["path", "end", "host"])
+def test_doppelganger_urls_reject_metacharacters(meta, where):
+    url = {"path": "https://example.com/a%sb" % meta, "end": "https://example.com/%s" % meta,
+           "host": "https://exa%smple.com/" % meta}[where]
+    errors = t.mtg_preflight(spec(doppelganger_urls=["https://example.com/", url]))
+    assert [e.var for e in errors] == ["mtg_doppelganger_urls"]
+    assert repr(url) in errors[0].msg and errors[0].fix
+    # a line break or tab in the value is shown escaped, never raw in the message
+    if meta in ("\n", "\r", "\t"):
+        assert meta not in str(errors[0])
+
+
+@pytest.mark.parametrize("url", [
+    "http://example.com/", "example.com", "https://", "https:///path", "ftp://example.com/", "HTTPS://example.com/",
+    "https://-bad.example.com/", "https://a..b/", "https://" + "x" * 64 + ".com/", "https://example.com:0/",
+    "https://example.com:65536/", "https://[zz::1]/", "https://[::1/", "https://user@example.com/",
+    "https://example.com/a\\b", "https://example.com/\u00e9", "https://exämple.com/", 443, None,
+])
+def test_doppelganger_urls_reject_what_is_not_a_whole_https_url(url):
+    errors = t.mtg_preflight(spec(doppelganger_urls=[url]))
+    assert [e.var for e in errors] == ["mtg_doppelganger_urls"]
+    with pytest.raises(t.TopologyError, match="mtg_doppelganger_urls"):
+        t.mtg_config(spec(doppelganger_urls=[url]))
+
+
+@pytest.mark.parametrize("url", ["https://example.com", "https://example.com/", "https://localhost:8443/x",
+                                 "https://proxy.example.com./", "https://127.0.0.1/", "https://[::1]:443/",
+                                 "https://cdn.example.com/res/react/vendor/clsx-2.1.1-amd.js?v=1&x=(y)*,z:@~%20"])
+def test_doppelganger_urls_accept_https_pages(url):
+    assert t.doppelganger_url_problem(url) is None
+    assert t.mtg_preflight(spec(doppelganger_urls=[url])) == []
+
+
+@pytest.mark.parametrize("kw,var", [
+    (dict(doppelganger_urls="https://example.com/"), "mtg_doppelganger_urls"),
+    (dict(doppelganger_urls={"url": "https://example.com/"}), "mtg_doppelganger_urls"),
+    (dict(doppelganger_repeats=0), "mtg_doppelganger_repeats"),
+    (dict(doppelganger_repeats=-1), "mtg_doppelganger_repeats"),
+    (dict(doppelganger_repeats=65536), "mtg_doppelganger_repeats"),
+    (dict(doppelganger_repeats="10"), "mtg_doppelganger_repeats"),
+    (dict(doppelganger_repeats=True), "mtg_doppelganger_repeats"),
+    (dict(doppelganger_raid_each="6 hours"), "mtg_doppelganger_raid_each"),
+    (dict(doppelganger_raid_each="6h\n"), "mtg_doppelganger_raid_each"),
+    (dict(doppelganger_raid_each="-6h"), "mtg_doppelganger_raid_each"),
+    (dict(doppelganger_drs="yes"), "mtg_doppelganger_drs"),
+    (dict(doppelganger_drs=1), "mtg_doppelganger_drs"),
+])
+def test_doppelganger_settings_are_checked(kw, var):
+    errors = t.mtg_preflight(spec(**kw))
+    assert [e.var for e in errors] == [var]
+    assert errors[0].fix
+
+
+def test_doppelganger_in_the_toml():
+    doc = t.mtg_config(spec(domain="proxy.stealth.test"))
+    text = t.dump_toml(dict(doc, secret=GOOD), first_keys=("secret", "bind-to"))
+    assert ('\n[defense.doppelganger]\nurls = ["https://proxy.stealth.test/"]\nrepeats-per-raid = 10\n'
+            'raid-each = "6h"\ndrs = false\n') in text
+    text = t.dump_toml(t.mtg_config(spec(doppelganger_urls=["https://a.example.com/x", "https://b.example.com/"],
+                                         doppelganger_drs=True)))
+    assert '[defense.doppelganger]\nurls = ["https://a.example.com/x", "https://b.example.com/"]\n' in text
+    assert "drs = true" in text
