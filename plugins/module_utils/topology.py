@@ -792,6 +792,10 @@ def cert_path_problem(path):
 
 
 def _nginx_web_preflight(spec, err):
+    hsts = spec.get("hsts_max_age", 0)
+    if isinstance(hsts, bool) or not isinstance(hsts, int) and not str(hsts).isdigit() or int(hsts) < 0:
+        err("hsts_max_age", "%r is not a number of seconds." % (hsts,),
+            "set 0 (no Strict-Transport-Security, as a stock nginx site) or a max-age such as 31536000.")
     if spec.get("proxy_protocol") and not spec.get("proxy_allow"):
         err("proxy_allow", "PROXY protocol is on but no sender is trusted (set_real_ip_from would be empty): the access "
             "log would show the sender, not the client.",

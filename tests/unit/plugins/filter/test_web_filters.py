@@ -230,3 +230,13 @@ def test_an_http3_address_with_a_metacharacter_is_rejected(char):
 
 def test_http3_off_checks_nothing_of_it():
     assert web.web_preflight(spec(http3=False, http3_port=8443, http3_bind=[])) == []
+
+
+@pytest.mark.parametrize("value", [0, 31536000, "300"])
+def test_an_hsts_max_age_in_seconds_passes(value):
+    assert "nginx_web_hsts_max_age" not in [e["var"] for e in web.web_preflight(spec(hsts_max_age=value), "nginx_web")]
+
+
+@pytest.mark.parametrize("value", [-1, "1y", "300;", True, "31536000\n"])
+def test_a_bad_hsts_max_age_is_rejected_by_name(value):
+    assert "nginx_web_hsts_max_age" in [e["var"] for e in web.web_preflight(spec(hsts_max_age=value), "nginx_web")]
