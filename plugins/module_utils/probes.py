@@ -158,6 +158,24 @@ def _connect(endpoint, timeout):
     return sock
 
 
+def receive(sock, deadline, idle=None, done=None, limit=1 << 20):
+    """Bytes from ``sock`` until it closes, ``deadline`` (monotonic) passes, the peer is silent for ``idle``
+    seconds once something came, ``done(data)`` is true, or ``limit`` bytes came. A TLS close without close_notify
+    ends it like a FIN."""
+    data = b""
+    while len(data) < limit and time.monotonic() < deadline and not (done and done(data)):
+        left = max(0.05, deadline - time.monotonic())
+        sock.settimeout(min(idle, left) if idle and data else left)
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, ssl.SSLError):
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def observe_raw(endpoint, payload, wait=6.5, timeout=5.0):
     """Send ``payload`` and read until the server closes or ``wait`` seconds pass."""
     try:

@@ -73,9 +73,20 @@ options:
     description:
       - Probe name to the reason a difference is expected (any difference of that probe), or to
         C({fields, reason}) (only differences in those observation fields, for example C(close)).
-      - Such a difference is reported, not failed.
+      - Such a difference is reported, not failed. These come on top of the collection's catalogue for O(front)
+        (C(module_utils/reference.py), the README).
     type: dict
     default: {}
+  front:
+    description:
+      - What answers on the public port (mtg itself, or the router's kind), for the catalogue of the differences that
+        front shows and no setting removes.
+    type: str
+    choices: [mtg_direct, haproxy, nginx_stream, sslh]
+  ssh_route:
+    description: The router has a route with C(match ssh) (an SSH banner then reaches the SSH server, as intended).
+    type: bool
+    default: false
   fail_on_difference:
     description: Fail when a probe differs and is not a known difference.
     type: bool
@@ -188,6 +199,8 @@ def main():
             reference_port=dict(type="int", default=443),
             reference_http_port=dict(type="int", default=80),
             flight_samples=dict(type="int", default=20),
+            front=dict(type="str", choices=list(reference.FRONTS)),
+            ssh_route=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -196,6 +209,7 @@ def main():
     unknown = sorted(set(p["probes"]) - set(known_names))
     if unknown:
         module.fail_json(msg="probes: unknown %s (known: %s)" % (", ".join(unknown), ", ".join(known_names)))
+    known = reference.known_differences(p["front"], p["ssh_route"], p["known_differences"])
     public = {"host": p["public_host"], "port": p["public_port"], "proxy_protocol": "none"}
     backend = {"host": p["backend_host"], "port": p["backend_port"], "proxy_protocol": p["backend_proxy_protocol"]}
     replay, secret = None, None
@@ -214,11 +228,11 @@ def main():
                                  "nothing to replay: check the secret and that mtg serves this endpoint"
                              % (p["public_host"], p["public_port"]))
     results = probes.run_suite(public, backend, p["domain"], replay_hello=replay, only=p["probes"] or None,
-                               wait=p["wait"], known=p["known_differences"])
+                               wait=p["wait"], known=known)
     table = [probes.format_row(result) for result in results]
     different = [r["probe"] for r in results if not r["identical"] and not r["known_difference"]]
     result = dict(changed=False, results=results, table=table, different=different)
-    result.update(_reference_mode(module, public, secret))
+    result.update(_reference_mode(module, public, secret, known))
     failed = different + result["reference_different"]
     if failed and p["fail_on_difference"]:
         module.fail_json(msg="%d probes tell the proxy from %s: %s"
@@ -227,7 +241,7 @@ def main():
     module.exit_json(**result)
 
 
-def _reference_mode(module, public, secret):
+def _reference_mode(module, public, secret, known):
     """The first-flight measurement (with the secret) and the comparison with the reference site (when named)."""
     p = module.params
     out = dict(reference_results=[], reference_table=[], reference_different=[])
@@ -236,14 +250,14 @@ def _reference_mode(module, public, secret):
             out["flight"] = reference.faketls_flight(public, p["domain"], secret.key, p["flight_samples"])
         except OSError as exc:
             module.fail_json(msg="cannot sample the first flight on %s:%d: %s" % (public["host"], public["port"], exc))
-        out["reference_results"] += reference.flight_results(out["flight"], p["known_differences"])
+        out["reference_results"] += reference.flight_results(out["flight"], known)
     if p["reference_domain"]:
         where = p["reference_host"] or p["reference_domain"]
         theirs = {"host": where, "port": p["reference_port"], "proxy_protocol": "none"}
         theirs_http = {"host": where, "port": p["reference_http_port"], "proxy_protocol": "none"}
         ours_http = {"host": public["host"], "port": p["public_http_port"], "proxy_protocol": "none"}
         out["reference_results"] += reference.run_reference(public, ours_http, theirs, theirs_http, p["domain"],
-                                                            p["reference_domain"], known=p["known_differences"],
+                                                            p["reference_domain"], known=known,
                                                             wait=p["wait"])
     out["reference_table"] = [reference.format_row(r) for r in out["reference_results"]]
     out["reference_different"] = [r["probe"] for r in out["reference_results"]

@@ -163,3 +163,21 @@ def test_the_readme_lists_exactly_the_catalogued_differences():
     section = text.split("<!-- reference-known:start -->", 1)[1].split("<!-- reference-known:end -->", 1)[0]
     rows = re.findall(r"^\| `([a-z0-9_]+)` \| ([^|]+) \| (.+) \|$", section, re.M)
     assert [(name, fields.strip(), reason.strip()) for name, fields, reason in rows] == reference.known_table()
+
+
+def test_the_readme_lists_exactly_the_differences_each_front_shows():
+    with open(README) as handle:
+        text = handle.read()
+    section = text.split("<!-- front-known:start -->", 1)[1].split("<!-- front-known:end -->", 1)[0]
+    rows = re.findall(r"^\| `([a-z_ ]+)` \| `([a-z0-9_]+)` \| ([^|]+) \| (.+) \|$", section, re.M)
+    assert [tuple(cell.strip() for cell in row) for row in rows] == reference.front_table()
+
+
+def test_the_doctor_gets_the_catalogue_for_its_front_and_the_operators_own_on_top():
+    assert set(reference.known_differences("mtg_direct")) == {"oversized_record", "wrong_record_version"}
+    assert set(reference.known_differences("haproxy", ssh_route=True)) == {"oversized_record", "ssh_banner"}
+    assert reference.known_differences("sslh", extra={"plain_http": "mine"})["plain_http"] == "mine"
+    assert reference.known_differences(None) == {}
+    for front in reference.FRONTS:
+        for entry in reference.KNOWN_BY_FRONT[front].values():
+            assert entry["fields"] and len(entry["reason"]) > 40
