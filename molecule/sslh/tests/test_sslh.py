@@ -9,8 +9,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 # the router behaviour that does not depend on PROXY protocol or on the router owning :80
 from router_tests import (  # noqa: E402,F401  pylint: disable=unused-import
-    MTProtoSession, listeners, main_pid, secret_of, test_doctor_finds_the_proxy_indistinguishable_from_its_website,
-    test_every_other_client_gets_the_website,
+    MTProtoSession, listeners, main_pid, secret_of,
+    test_doctor_finds_the_proxy_indistinguishable_from_its_website_and_from_an_ordinary_one,
+    test_every_other_client_gets_the_website, test_public_headers_name_no_internal_port_and_http3_only_where_it_answers,
     test_faketls_with_the_secret_through_the_router, test_mtg_listens_on_loopback_only_and_is_not_reachable_from_outside,
     test_verify_playbook_passes)
 from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
