@@ -121,10 +121,11 @@ def test_port_80_is_answered_by_the_web_server_itself(host):
         if caddy:
             assert status == "308" and fields.get("server") == "Caddy", head
             assert fields.get("connection") == "close", head  # as Caddy's own redirect on any Caddy site
+        # nginx's Server as the distribution's nginx.conf has it (Debian 12 names the version, 13 does not)
         elif "acme-challenge" in path:
-            assert status == "404" and fields.get("server") == "nginx", head  # the webroot: no such token
+            assert status == "404" and fields.get("server", "").split("/")[0] == "nginx", head  # no such token
         else:
-            assert status == "301" and fields.get("server") == "nginx", head
+            assert status == "301" and fields.get("server", "").split("/")[0] == "nginx", head
         location = fields.get("location")
         if location is not None:
             assert not re.match(r"^https?://[^/]*:(?!443(/|$))\d+", location), head
