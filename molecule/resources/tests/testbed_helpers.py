@@ -209,6 +209,14 @@ def assert_doctor_passes(host_name, secret, *extra):
     return ref
 
 
+def assert_reference_mode_ran(host, ref):
+    """Where the host has a reference site, the doctor compared it with every probe and the HTTP-level ones."""
+    if host.ansible.get_variables().get("tgproxy_doctor_reference"):
+        assert {"magic_sni", "random_sni", "no_sni", "https_root", "https_missing", "https_robots", "https_favicon",
+                "https_head", "https_http10_no_host", "https_host_ip", "https_unknown_host", "http_root",
+                "http_http10_no_host", "http_host_ip", "http_unknown_host", "tls_resumption", "first_flight"} <= set(ref), ref
+
+
 def assert_ssh_through_443(host, address, tmp_path, label):
     """A real OpenSSH client logs in through :443 (the banner it sends first is routed to sshd)."""
     key = tmp_path / "id_ed25519"
