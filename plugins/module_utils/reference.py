@@ -37,10 +37,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 try:
-    from ansible_collections.tgproxy.stealth.plugins.module_utils import _faketls, probes
+    from ansible_collections.tgproxy.stealth.plugins.module_utils import _faketls, probes, topology
 except ImportError:  # imported by path (tests, test bed tools)
     import _faketls  # type: ignore
     import probes  # type: ignore
+    import topology  # type: ignore
 
 # headers whose value is per request, per response body or per site: their
 # presence is compared, never their value
@@ -48,7 +49,7 @@ PER_REQUEST_HEADERS = ("date", "etag", "last-modified", "content-length", "locat
                        "expires", "content-range", "x-request-id")
 # observation fields that are per site (the certificate is the site's own)
 PER_SITE_FIELDS = ("leaf_sha256",)
-PUBLIC_PORTS = (80, 443)
+PUBLIC_PORTS = (topology.PUBLIC_HTTP_PORT, topology.PUBLIC_TLS_PORT)  # the model's public ports
 RECORD_NAMES = {0x14: "change_cipher_spec", 0x15: "alert", 0x16: "handshake", 0x17: "application_data"}
 
 # The catalogue of differences from an ordinary site that no setting removes:
