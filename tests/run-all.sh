@@ -131,6 +131,13 @@ fi
 if [ ${#failures[@]} -gt 0 ]; then
   stage "FAILED (${#failures[@]})"
   printf '  - %s\n' "${failures[@]}"
+  # the CI record keeps only the tail of a run: why each scenario failed, last
+  if [ -f "$logs/failed" ]; then
+    while read -r s; do
+      echo "why $s failed (digest of $logs/$s.log):"
+      python3 tests/ci-digest.py "$logs/$s.log" 25
+    done < "$logs/failed"
+  fi
   exit 1
 fi
 stage "done"
