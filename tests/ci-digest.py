@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print a short digest of why a Molecule scenario failed.
 
 usage: ci-digest.py LOG [MAX_LINES]

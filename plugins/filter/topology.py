@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.tgproxy.stealth.plugins.module_utils import (
-    fleet, interface, migration, platforms, topology, tuning, validator)
+    fleet, interface, migration, platforms, topology, tuning, validator, variables)
 
 
 def tgp_validate(topology):
@@ -50,12 +50,15 @@ def tgp_tuning(capacity, cpus=1, router_kind=None, backend_loopback=True, prefix
         raise AnsibleFilterError("Bad capacity: " + "; ".join("[%s] %s" % item for item in exc.problems))
 
 
-def tgp_interface_errors(derived, set_values, derived_values, names, owned=None):
+def tgp_interface_errors(derived, set_values, derived_values, names, owned=None, playbook_values=None,
+                         playbook="site.yml"):
     """The operator-interface errors of a host: derived variables set to another value, variables site.yml
-    owns, unknown variables."""
-    return (interface.derived_conflicts(dict(derived or {}), dict(set_values or {}), dict(derived_values or {}))
+    owns, unknown variables, and playbook variables (tgproxy_*) that break their spec."""
+    return (interface.derived_conflicts(dict(derived or {}), dict(set_values or {}), dict(derived_values or {}),
+                                        playbook)
             + interface.owned_messages(dict(owned or {}), list(set_values or {}))
-            + interface.unknown_messages(list(names or [])))
+            + interface.unknown_messages(list(names or []))
+            + interface.spec_errors(dict(playbook_values or {})))
 
 
 def tgp_shared_site(hostvars, play_hosts, me, fact="__tgproxy_site_key"):
@@ -115,6 +118,12 @@ def tgp_stage_binds(binds, ports=None):
                                  "e.g. {443: [10443]})" % exc)
 
 
+def tgp_value_errors(names, settings):
+    """The variables among ``names`` (values ``settings``, in order) that are not of their kind
+    (module_utils/variables.py)."""
+    return variables.value_errors(dict(zip(list(names or []), list(settings or []))))
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -131,4 +140,5 @@ class FilterModule(object):
             "tgp_shared_site": tgp_shared_site,
             "tgp_shared_traits": tgp_shared_traits,
             "tgp_stage_binds": tgp_stage_binds,
+            "tgp_value_errors": tgp_value_errors,
         }

@@ -28,6 +28,11 @@ import glob
 import os
 import re
 
+try:
+    from ansible_collections.tgproxy.stealth.plugins.module_utils import values
+except ImportError:  # imported by path (tests, test bed tools)
+    import values  # type: ignore
+
 PREFIXES = ("tgproxy", "mtg", "caddy", "nginx_web", "nginx_stream", "haproxy", "sslh", "acme_sh", "tuning",
             "site_content", "packages")
 PREFIX_PATTERN = "^(%s)_" % "|".join(PREFIXES)
@@ -47,7 +52,7 @@ def known_variables(root=_ROOT):
     for path in glob.glob(os.path.join(root, "playbooks", "**", "*.yml"), recursive=True):
         with open(path) as handle:
             known.update(_TGPROXY_NAME.findall(handle.read()))
-    return known | set(INTERNAL)
+    return known | set(INTERNAL) | set(PLAYBOOK_SPEC)
 
 
 def unknown_variables(names, known=None):
@@ -76,7 +81,7 @@ def same_value(set_value, derived_value):
     return a == b
 
 
-def derived_conflicts(table, set_values, derived_values):
+def derived_conflicts(table, set_values, derived_values, playbook="site.yml"):
     """Messages for each derived variable the inventory sets to another value than site.yml derives.
 
     ``table`` maps a derived variable to the variable(s) to set instead;
@@ -90,9 +95,10 @@ def derived_conflicts(table, set_values, derived_values):
         if same_value(set_values[name], derived_values[name]):
             continue
         messages.append(
-            "[%s, %s] %s is %r in the inventory, but site.yml derives it from %s (%r) and would use that. "
+            "[%s, %s] %s is %r in the inventory, but %s derives it from %s (%r) and would use that. "
             "Fix: set %s instead, or remove %s." % (
-                name, table[name], name, set_values[name], table[name], derived_values[name], table[name], name))
+                name, table[name], name, set_values[name], playbook, table[name], derived_values[name], table[name],
+                name))
     return messages
 
 
@@ -111,3 +117,142 @@ def owned_messages(table, set_names):
             "Fix: remove %s%s." % (name, table[name], name,
                                    "" if table[name].startswith("nothing") else " and set %s instead" % table[name])
             for name in sorted(set(set_names) & set(table))]
+
+
+# --------------------------------------------------------------------------
+# The playbooks' own variables (tgproxy_*): one spec, checked by check.yml and
+# the doctor, and the source of their table in docs/variables.md. Role
+# variables have theirs in each role's meta/argument_specs.yml.
+# type: str | bool | int | dict | list | raw; kind: values.KINDS (strings);
+# "?" before a kind: empty means the default.
+# --------------------------------------------------------------------------
+PLAYBOOK_SPEC = {
+    "tgproxy_topology": dict(
+        type="str", default="mtg_fronting", playbooks="site, migrate, rollout, doctor",
+        choices=["mtg_fronting", "mtg_direct", "haproxy", "nginx_stream", "sslh"],
+        description="Who owns :443: mtg itself (mtg_fronting; alias mtg_direct) or an SNI router."),
+    "tgproxy_router": dict(
+        type="dict", default=None, playbooks="site, migrate, rollout",
+        description="The router's settings in the model's schema (routes, backends, maxconn, timeouts, listen, "
+                    "flavour); checked whole by the validator (README: topology variables)."),
+    "tgproxy_web_backend": dict(
+        type="str", default="caddy", playbooks="site, migrate, rollout, doctor",
+        choices=["caddy", "nginx_acme_sh", "manual_cert"],
+        description="The website behind the proxy: Caddy (automatic ACME), nginx with acme.sh, or nginx with "
+                    "certificate files."),
+    "tgproxy_proxy_protocol": dict(
+        type="bool", default=None, playbooks="site, migrate, rollout",
+        description="PROXY protocol v2 on every internal hop; unset: the model's default (on for mtg_fronting, "
+                    "off behind a router)."),
+    "tgproxy_other_services": dict(
+        type="list", elements="dict", default=[], playbooks="site, migrate, rollout",
+        description="Other listeners on the host that router routes may point at (name, bind, proxy_protocol), "
+                    "e.g. sshd for SSH on :443."),
+    "tgproxy_capacity": dict(
+        type="dict", default=None, playbooks="site, migrate, rollout",
+        description="What the host must carry (connections, new_per_second, memory_mb, keepalive_seconds): "
+                    "limits and sysctls are derived from it."),
+    "tgproxy_mtg_service": dict(
+        type="str", kind="unit_name", default="mtg", playbooks="site, rollout, doctor",
+        description="The systemd unit of mtg (a migration records its own in the host's local facts)."),
+    "tgproxy_validate_dns": dict(
+        type="bool", default=True, playbooks="site, migrate, rollout",
+        description="Warn when mtg_domain does not resolve to mtg_public_ipv4/ipv6."),
+    "tgproxy_verify_address": dict(
+        type="str", kind="?host", default="mtg_public_ipv4, else ansible_host", playbooks="verify",
+        description="Where verify.yml connects."),
+    "tgproxy_verify_ca_cert": dict(
+        type="str", kind="path", default="/etc/ssl/certs/ca-certificates.crt", playbooks="verify",
+        description="Roots the site's chain must verify against (on the controller)."),
+    "tgproxy_doctor_cert_min_days": dict(
+        type="int", default=14, playbooks="doctor",
+        description="Fail when the site's certificate expires sooner."),
+    "tgproxy_doctor_check_time_sync": dict(
+        type="bool", default=True, playbooks="doctor",
+        description="Check that the host's clock is synchronised (FakeTLS rejects skewed clients)."),
+    "tgproxy_doctor_known_differences": dict(
+        type="dict", default={}, playbooks="doctor",
+        description="Probe names -> reason: differences from the web server the operator accepts."),
+    "tgproxy_doctor_reference": dict(
+        type="str", kind="?hostname", default="", playbooks="doctor",
+        description="An ordinary site of the same web server: reference mode compares the public ports with it."),
+    "tgproxy_doctor_reference_host": dict(
+        type="str", kind="?host", default="", playbooks="doctor",
+        description="Where to reach the reference site (default: its name)."),
+    "tgproxy_doctor_run_mtg_doctor": dict(
+        type="bool", default=True, playbooks="doctor",
+        description="Run mtg's own doctor (it dials NTP and Telegram's DCs)."),
+    "tgproxy_migrate_drain_deadline": dict(
+        type="int", default=1800, playbooks="migrate",
+        description="Seconds the old proxy's sessions may drain before it stops."),
+    "tgproxy_migrate_from_service": dict(
+        type="str", kind="unit_name", default="mtg", playbooks="migrate",
+        description="The unit of the proxy that owns :443 now."),
+    "tgproxy_migrate_mtg_service": dict(
+        type="str", kind="unit_name", default="mtg-routed", playbooks="migrate",
+        description="The unit of the new mtg behind the router."),
+    "tgproxy_migrate_mtg_stats_bind": dict(
+        type="str", kind="hostport", default="127.0.0.1:3130", playbooks="migrate",
+        description="The new mtg's Prometheus endpoint (the old one keeps its own until it stops)."),
+    "tgproxy_migrate_spare_ports": dict(
+        type="dict", default={443: 10443, 80: 10080}, playbooks="migrate",
+        description="Public port -> spare port the new router listens on while the old proxy owns the public one."),
+    "tgproxy_migrate_verify_address": dict(
+        type="str", kind="?host", default="mtg_public_ipv4, else ansible_host", playbooks="migrate",
+        description="Where the migration's checks connect."),
+    "tgproxy_report_dir": dict(
+        type="str", kind="path", default="./tgproxy-report", playbooks="report",
+        description="Where report.html and report.md go (on the controller)."),
+    "tgproxy_report_redact": dict(
+        type="bool", default=False, playbooks="report",
+        description="Replace every form of every secret and leave out the QR codes."),
+    "tgproxy_rollout_batch": dict(
+        type="raw", default=1, playbooks="rollout",
+        description="Hosts per batch: a number, a percentage, or a list of either (Ansible's serial)."),
+    "tgproxy_rollout_max_fail_percentage": dict(
+        type="int", default=0, playbooks="rollout",
+        description="Failed hosts a batch may have before the rollout stops (percent of the batch)."),
+}
+
+_BOOLS = (True, False, "true", "false", "yes", "no", "on", "off", "True", "False", "1", "0", 1, 0)
+
+
+def _type_problem(spec, value):
+    kind = spec["type"]
+    if kind == "str" and not isinstance(value, str):
+        return "a string"
+    if kind == "bool" and (value not in _BOOLS or isinstance(value, float)):
+        return "true or false"
+    if kind == "int" and (isinstance(value, bool) or not (isinstance(value, int) or
+                                                          isinstance(value, str) and value.isdigit())):
+        return "a whole number"
+    if kind == "dict" and not isinstance(value, dict):
+        return "a mapping"
+    if kind == "list" and not isinstance(value, (list, tuple)):
+        return "a list"
+    if kind == "list" and spec.get("elements") == "dict" and not all(isinstance(i, dict) for i in value):
+        return "a list of mappings"
+    if "choices" in spec and value not in spec["choices"]:
+        return "one of %s" % ", ".join(spec["choices"])
+    return None
+
+
+def spec_errors(settings):
+    """["[var] <what is wrong>. Fix: ..."] for the tgproxy_* variables of ``settings`` that break PLAYBOOK_SPEC."""
+    errors = []
+    for name in sorted(settings):
+        spec = PLAYBOOK_SPEC.get(name)
+        value = settings[name]
+        if spec is None or value is None and spec["type"] in ("bool", "dict"):
+            continue  # unknown names: unknown_messages; null: the default
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        problem = _type_problem(spec, value)
+        if problem is None and spec.get("kind"):
+            kind = spec["kind"]
+            found = values.kind_problem(kind.lstrip("?"), value, empty_ok=kind.startswith("?"))
+            problem = found and found[0]
+        if problem:
+            errors.append("[%s] %s is not %s. Fix: set %s (docs/variables.md: %s)." % (
+                name, shown, problem, problem, spec["description"].rstrip(".")))
+    return errors

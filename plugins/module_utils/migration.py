@@ -26,8 +26,8 @@ __metaclass__ = type
 import re
 
 from ansible_collections.tgproxy.stealth.plugins.module_utils import topology as model
+from ansible_collections.tgproxy.stealth.plugins.module_utils import values
 
-TAG_RE = re.compile(r"^[a-z][a-z0-9-]{0,22}\Z")
 FAMILIES = ("ipv4", "ipv6")
 # /proc/net/tcp state of an established connection
 TCP_ESTABLISHED = "01"
@@ -57,7 +57,7 @@ def stage_binds(binds, ports):
 
 def check_tag(tag):
     """The tag is the rules' comment and (upper-cased) the chain's name."""
-    if not TAG_RE.match(tag or ""):
+    if not values.is_stage_tag(tag or ""):
         raise ValueError("tag %r: use 1-23 lowercase letters, digits or '-', starting with a letter "
                          "(it names the iptables chain)" % (tag,))
     return tag.upper()

@@ -18,8 +18,12 @@ __metaclass__ = type
 import base64
 import binascii
 import ipaddress
-import posixpath
 import re
+
+try:
+    from ansible_collections.tgproxy.stealth.plugins.module_utils import values
+except ImportError:  # imported by path (tests, test bed tools)
+    import values  # type: ignore
 
 try:
     from urllib.parse import quote
@@ -75,15 +79,6 @@ MTG_MAX_DOPPELGANGER_REPEATS = 65535
 SECRET_FAKETLS_BYTE = 0xEE
 SECRET_KEY_LENGTH = 16
 
-_HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z", re.IGNORECASE)
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)\Z")
-_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+\Z")
-_BYTES = re.compile(r"^\d+\s*(b|kb|kib|mb|mib|gb|gib)?\Z", re.IGNORECASE)
-# a page mtg calibrates on, whole: https, a host (DNS name or IP literal, checked apart), a port, a path of
-# characters that cannot end the value in the TOML file (no white space, quotes, backslash, ;, #, braces)
-_DOPPELGANGER_URL = re.compile(r"^https://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?"
-                               r"(/[A-Za-z0-9._~%!$&()*+,=:@/?-]*)?\Z")
-
 
 class TopologyError(ValueError):
     """A single problem with the inputs, naming the variable and the fix."""
@@ -99,84 +94,16 @@ class TopologyError(ValueError):
 
 
 # --------------------------------------------------------------------------
-# Small value parsers
+# Value parsers: module_utils/values.py (names kept here for the model's readers)
 # --------------------------------------------------------------------------
-def parse_version(version):
-    """'2.2.8' or 'v2.2.8' -> (2, 2, 8)."""
-    match = _VERSION.match(str(version))
-    if not match:
-        raise ValueError("not a release version: %r" % (version,))
-    return tuple(int(part) for part in match.groups())
-
-
-def is_hostname(name):
-    """True for a DNS hostname usable as a TLS SNI (at least two labels)."""
-    if not isinstance(name, str) or not name or len(name) > 253:
-        return False
-    labels = name.rstrip(".").split(".")
-    if len(labels) < 2 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
-        return False
-    try:
-        ipaddress.ip_address(name)
-        return False
-    except ValueError:
-        return True
-
-
-def split_hostport(value):
-    """'127.0.0.1:3128' / '[::]:443' / 'host:80' -> (host, port); ValueError otherwise."""
-    if not isinstance(value, str):
-        raise ValueError("not a string")
-    # the host part is an IP literal or a DNS name: nothing that could end the value in a generated file
-    match = re.match(r"^\[([0-9a-fA-F:.]+)\]:(\d+)\Z", value) or re.match(r"^([A-Za-z0-9._-]+):(\d+)\Z", value)
-    if not match:
-        raise ValueError("expected host:port or [ipv6]:port")
-    host, port = match.group(1), int(match.group(2))
-    if not 0 < port < 65536:
-        raise ValueError("port %d out of range" % port)
-    if ":" in host:
-        ipaddress.IPv6Address(host)
-    return host, port
-
-
-def join_hostport(host, port):
-    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
-
-
-def is_loopback_host(host):
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def is_wildcard_host(host):
-    return host in ("0.0.0.0", "::", "")
-
-
-# Not reachable from the internet. Documentation ranges (203.0.113.0/24, ...)
-# count as public here, unlike ipaddress' is_private.
-PRIVATE_NETS = tuple(ipaddress.ip_network(net) for net in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
-
-
-def address_scope(host):
-    """wildcard | loopback | private | public | name."""
-    if host == "localhost":
-        return "loopback"
-    try:
-        ip = ipaddress.ip_address(host)
-    except (ValueError, TypeError):
-        return "name"
-    if str(ip) in ("0.0.0.0", "::"):
-        return "wildcard"
-    if ip.is_loopback:
-        return "loopback"
-    if any(ip in net for net in PRIVATE_NETS):
-        return "private"
-    return "public"
+parse_version = values.parse_version
+is_hostname = values.is_hostname
+split_hostport = values.split_hostport
+join_hostport = values.join_hostport
+is_loopback_host = values.is_loopback_host
+is_wildcard_host = values.is_wildcard_host
+PRIVATE_NETS = values.PRIVATE_NETS
+address_scope = values.address_scope
 
 
 # --------------------------------------------------------------------------
@@ -330,28 +257,7 @@ def mtg_doppelganger(spec):
 
 def doppelganger_url_problem(url):
     """Why ``url`` cannot stand in [defense.doppelganger].urls (None when it can)."""
-    if not isinstance(url, str):
-        return "is not a string"
-    match = _DOPPELGANGER_URL.match(url)
-    if not match:
-        return ("is not a whole https:// URL: https://, a DNS name or IP address, an optional :port and a path "
-                "without white space, quotes, backslashes, ;, # or braces")
-    host, port = match.group(1), match.group(2)
-    if host.startswith("["):
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            return "has %s for a host, not an IPv6 address" % host
-    else:
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
-            if len(host) > 253 or not all(_HOSTNAME_LABEL.match(label) for label in labels):
-                return "has %r for a host, neither a DNS name of valid labels nor an IP address" % host
-    if port is not None and not 0 < int(port) < 65536:
-        return "has port %s, out of range" % port
-    return None
+    return values.url_problem(url, ("https",))
 
 
 def _mtg_doppelganger_preflight(spec, version, err):
@@ -482,7 +388,7 @@ def mtg_preflight(spec):
         if parse_version(version) <= MTG_LAST_VERSION_WITH_FRONTING_IP:
             ipaddress.ip_address(fronting_host)
     except ValueError:
-        if _VERSION.match(str(version)):
+        if values.is_release_version(version):
             err("mtg_fronting_host", "mtg %s only accepts an IP address in [domain-fronting].ip, not %r." % (version, fronting_host),
                 "use the web server's IP address (127.0.0.1 for a local one), or an mtg release newer than 2.2.8.")
     for var, key in (("mtg_fronting_port", "fronting_port"), ("mtg_concurrency", "concurrency")):
@@ -494,9 +400,9 @@ def mtg_preflight(spec):
     for var, key in (("mtg_tolerate_time_skewness", "tolerate_time_skewness"),
                      ("mtg_doppelganger_raid_each", "doppelganger_raid_each")):
         value = spec.get(key)
-        if value and not _DURATION.match(str(value)):
+        if value and not values.is_go_duration(value):
             err(var, "%r is not a Go duration." % (value,), "write it like 5s, 1m or 1h30m.")
-    if spec.get("anti_replay_max_size") and not _BYTES.match(str(spec["anti_replay_max_size"])):
+    if spec.get("anti_replay_max_size") and not values.is_size(spec["anti_replay_max_size"]):
         err("mtg_anti_replay_max_size", "%r is not a size." % (spec["anti_replay_max_size"],), "write it like 1mib.")
     _mtg_doppelganger_preflight(spec, version, err)
     return errors
@@ -639,12 +545,8 @@ ACME_DIRECTORIES = {
     "zerossl": "https://acme.zerossl.com/v2/DV90",
 }
 # an e-mail address as it may stand in a Caddyfile or acme.sh's account: nothing that could end the value
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@(?!-)[A-Za-z0-9-]{1,63}(\.(?!-)[A-Za-z0-9-]{1,63})+\Z")
 # an ACME directory URL, whole: host (name or [IPv6]), port, path; nothing that could end the value in a
 # generated file (whitespace, a line break, quotes, braces, ;, #)
-_URL_REST = r"://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~%+=:@/,-]*)?\Z"
-_HTTPS_URL = re.compile(r"^https" + _URL_REST)
-_HTTP_URL = re.compile(r"^http" + _URL_REST)
 
 
 def caddy_release(version, machine, base_url):
@@ -695,12 +597,12 @@ def web_preflight(spec, prefix="caddy"):
         except ValueError:
             err("version", "%r is not a release version." % (version,), "use a form like %s." % CADDY_DEFAULT_VERSION)
     email = spec.get("acme_email")
-    if email and not _EMAIL.match(str(email)):
+    if email and not values.is_email(str(email)):
         err("acme_email", "%r is not an e-mail address." % (email,), "set a reachable address for the CA's expiry notices, or leave it empty.")
     if spec.get("acme_enabled", True):
         url = acme_directory(spec.get("acme_ca", "letsencrypt"))
-        if not _HTTPS_URL.match(str(url)):
-            if not (_HTTP_URL.match(str(url)) and spec.get("acme_ca_insecure")):
+        if not values.is_url(url, ("https",)):
+            if not (values.is_url(url, ("http",)) and spec.get("acme_ca_insecure")):
                 err("acme_ca", "%r is neither a known CA (%s) nor an https:// directory URL." % (url, ", ".join(sorted(ACME_DIRECTORIES))),
                     "use letsencrypt, letsencrypt_staging, zerossl or an https:// ACME directory URL "
                     "(a plain-http test CA needs %s_acme_ca_insecure=true)." % prefix)
@@ -773,22 +675,12 @@ ACME_SH_SERVERS = {
 ACME_SH_KEY_TYPES = ("ec-256", "ec-384", "2048", "3072", "4096")
 ACME_SH_CHALLENGES = ("http-01", "dns-01")
 ACME_SH_INSTALL_METHODS = ("auto", "release", "package")
-_DNS_PROVIDER = re.compile(r"^dns_[a-z0-9_]+\Z")
-_UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
 _ACME_SH_BASE64 = re.compile(r"^__ACME_BASE64__START_(.*)__ACME_BASE64__END_$")
 
 
 def cert_path_problem(path):
     """Why a certificate/key path is not acceptable, or None."""
-    text = str(path or "")
-    if not text.startswith("/"):
-        return "%r is not an absolute path." % (text,)
-    norm = posixpath.normpath(text)
-    if norm != text or "/../" in text + "/":
-        return "%r is not a normalised path." % (text,)
-    if not any(norm.startswith(d) and len(norm) > len(d) for d in CERT_DIRS):
-        return "%r is outside the certificate directories (%s)." % (text, ", ".join(CERT_DIRS))
-    return None
+    return values.path_problem(path, CERT_DIRS, "the certificate directories (%s)" % ", ".join(CERT_DIRS))
 
 
 def _nginx_web_preflight(spec, err):
@@ -876,25 +768,25 @@ def acme_sh_preflight(spec, prefix="acme_sh"):
         if not is_hostname(name):
             err("domains", "%r is not a valid hostname." % (name,), "list DNS names only, the site's name first.")
     email = spec.get("email")
-    if email and not _EMAIL.match(str(email)):
+    if email and not values.is_email(str(email)):
         err("email", "%r is not an e-mail address." % (email,), "set a reachable address for the CA's notices, or leave it empty.")
     server = acme_sh_server(spec.get("ca", "letsencrypt"))
-    if server not in ACME_SH_SERVERS.values() and not _HTTPS_URL.match(str(server)):
-        if not (_HTTP_URL.match(str(server)) and spec.get("ca_insecure")):
+    if server not in ACME_SH_SERVERS.values() and not values.is_url(server, ("https",)):
+        if not (values.is_url(server, ("http",)) and spec.get("ca_insecure")):
             err("ca", "%r is neither a known CA (%s) nor an https:// directory URL." % (server, ", ".join(sorted(ACME_SH_SERVERS))),
                 "use letsencrypt, letsencrypt_test, zerossl or an https:// ACME directory URL "
                 "(a plain-http test CA needs %s_ca_insecure=true)." % prefix)
     if spec.get("challenge") not in ACME_SH_CHALLENGES:
         err("challenge", "%r is not a challenge acme.sh runs here." % (spec.get("challenge"),),
             "use http-01 (webroot behind :80) or dns-01 (a DNS provider).")
-    if spec.get("challenge") == "dns-01" and not _DNS_PROVIDER.match(str(spec.get("dns_provider") or "")):
+    if spec.get("challenge") == "dns-01" and not values.is_dns_provider(spec.get("dns_provider") or ""):
         err("dns_provider", "%r is not an acme.sh DNS provider name." % (spec.get("dns_provider"),),
             "name the provider's script, e.g. dns_cf, dns_nsupdate (see acme.sh's dnsapi/).")
     if str(spec.get("keylength")) not in ACME_SH_KEY_TYPES:
         err("keylength", "%r is not a key type acme.sh issues." % (spec.get("keylength"),), "use one of %s." % ", ".join(ACME_SH_KEY_TYPES))
     if spec.get("install_method") not in ACME_SH_INSTALL_METHODS:
         err("install_method", "%r is not an install method." % (spec.get("install_method"),), "use %s." % ", ".join(ACME_SH_INSTALL_METHODS))
-    if not _UNIX_NAME.match(str(spec.get("user") or "")):
+    if not values.is_unix_name(str(spec.get("user") or "")):
         err("user", "%r is not a user name." % (spec.get("user"),), "use root or a system user name such as acme.")
     for var in ("key_file", "fullchain_file"):
         problem = cert_path_problem(spec.get(var))

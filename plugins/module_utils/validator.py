@@ -147,6 +147,7 @@ import socket
 from ansible_collections.tgproxy.stealth.plugins.module_utils import platforms
 from ansible_collections.tgproxy.stealth.plugins.module_utils import topology as model
 from ansible_collections.tgproxy.stealth.plugins.module_utils import tuning
+from ansible_collections.tgproxy.stealth.plugins.module_utils import values
 
 ERROR = "error"
 WARNING = "warning"
@@ -192,14 +193,6 @@ _ROUTER_DAEMON = {"haproxy": _GENERIC, "nginx_stream": _NGINX, "sslh": _GENERIC}
 _WEB_DAEMON = {"caddy": _GO, "nginx": _NGINX}
 
 _WILDCARDS = ("0.0.0.0", "::")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|s|m|h|d)")
-_DURATION_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_LOOSE_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?[0-9A-Za-z.+~-]*\Z")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
-# an ALPN protocol id as registered (h2, http/1.1, acme-tls/1, imap, ...), and a router backend's name: both
-# reach the routers' configurations as written, so nothing that could end a value there
-_ALPN = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,63}\Z")
-_BACKEND_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
 _MISSING = object()
@@ -494,13 +487,6 @@ def warnings(findings):
 # --------------------------------------------------------------------------
 # Small helpers over addresses
 # --------------------------------------------------------------------------
-def _ip(host):
-    try:
-        return ipaddress.ip_address(host)
-    except (ValueError, TypeError):
-        return None
-
-
 def _canon(host):
     ip = _ip(host)
     return str(ip) if ip is not None else str(host).lower().rstrip(".")
@@ -557,49 +543,20 @@ def _connect_host(bind_host, daemon):
     return bind_host
 
 
-def _parse_duration(value):
-    """Seconds, or None when not a duration."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) if value >= 0 else None
-    if not isinstance(value, str):
-        return None
-    text = value.strip().lower()
-    if re.match(r"^\d+(\.\d+)?\Z", text):
-        return float(text)
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    return total if pos == len(text) and pos else None
+_ip = values.ip
+_parse_duration = values.parse_duration
+duration_seconds = values.duration_seconds
+_loose_version = values.loose_version
 
 
-def duration_seconds(value):
-    """Seconds of a duration (1h, 90m, 3600s, 500ms, 1h30m, a number); ValueError when not one."""
-    seconds = _parse_duration(value)
-    if seconds is None:
-        raise ValueError("%r is not a duration" % (value,))
-    return int(seconds) if seconds == int(seconds) else seconds
-
-
-def _loose_version(value):
-    match = _LOOSE_VERSION.match(str(value).strip())
-    if not match:
-        return None
-    return tuple(int(part or 0) for part in match.groups())
+def _sni_labels_ok(value, min_labels):
+    """An SNI as the routers match it: lower-case labels (the validator lower-cases the domain first)."""
+    return value == value.lower() and values.hostname_ok(value, min_labels)
 
 
 def _show(value):
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _sni_labels_ok(value, min_labels):
-    labels = value.rstrip(".").split(".")
-    return len(labels) >= min_labels and all(_LABEL.match(label) for label in labels) and _ip(value) is None
 
 
 # --------------------------------------------------------------------------
@@ -1004,7 +961,7 @@ def _router_backends(norm, facts, doc, router, rkind, wdaemon):
     backends = {}
     for name, item in backends_raw.items():
         path = "router.backends.%s" % name
-        if not isinstance(name, str) or not _BACKEND_NAME.match(name):
+        if not isinstance(name, str) or not values.is_backend_name(name):
             norm.bad(path, name, "a backend name of letters, digits, _ and - (starting with a letter)")
         if not isinstance(item, dict):
             norm.bad(path, item, "a mapping {address, send_proxy}")
@@ -1051,7 +1008,7 @@ def _router_routes(norm, router, domain):
                 value = value[2:] if value.startswith("*.") else value.lstrip(".")
             ok = isinstance(value, str) and (
                 model.is_hostname(value) if match == "sni_exact" else
-                _sni_labels_ok(value, 1) if match == "sni_suffix" else bool(_ALPN.match(value)))
+                _sni_labels_ok(value, 1) if match == "sni_suffix" else values.is_alpn(value))
             if not ok:
                 norm.bad(_join(path, "value"), item.get("value"),
                          "an SNI name" if match != "alpn" else "an ALPN protocol id such as h2")

@@ -98,13 +98,11 @@ path:
 
 import errno
 import os
-import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.tgproxy.stealth.plugins.module_utils.tuning import POLICIES, merge_value, same_value
-
-_KEY = re.compile(r"^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+\Z")
+from ansible_collections.tgproxy.stealth.plugins.module_utils.values import is_sysctl_key
 
 
 def proc_path(proc_root, key):
@@ -170,7 +168,7 @@ def main():
     )
     params = module.params
     settings, proc_root = params["settings"], params["proc_root"]
-    bad = [key for key in settings if not _KEY.match(key)]
+    bad = [key for key in settings if not is_sysctl_key(key)]
     bad += [key for key in params["policies"] if key not in settings]
     if bad:
         module.fail_json(msg="settings/policies name keys that are not sysctl keys of this set: %s"

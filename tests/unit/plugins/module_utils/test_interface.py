@@ -18,7 +18,9 @@ from ansible_collections.tgproxy.stealth.plugins.module_utils import interface
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 with open(os.path.join(ROOT, "playbooks", "vars", "topology.yml")) as _handle:
     TOPOLOGY_VARS = yaml.safe_load(_handle)
-DERIVED = TOPOLOGY_VARS["__tgproxy_derived"]
+DERIVED = TOPOLOGY_VARS["__tgproxy_derived_site"]
+with open(os.path.join(ROOT, "playbooks", "vars", "migrate.yml")) as _handle:
+    MIGRATE_VARS = yaml.safe_load(_handle)
 
 
 def test_every_role_variable_site_yml_sets_is_in_the_derived_table():
@@ -27,6 +29,25 @@ def test_every_role_variable_site_yml_sets_is_in_the_derived_table():
     role_vars = [name for name in TOPOLOGY_VARS if not name.startswith("__") and not name.startswith("tgproxy_")]
     assert role_vars and all(name in known for name in role_vars)
     assert sorted(role_vars) == sorted(set(DERIVED) - set(TOPOLOGY_VARS["__tgproxy_derived_values"]))
+
+
+def test_every_role_variable_migrate_yml_sets_is_derived_there():
+    """migrate.yml's vars outrank the inventory too: each role variable it sets is checked for a conflict."""
+    role_vars = [name for name in MIGRATE_VARS if not name.startswith("__") and not name.startswith("tgproxy_")]
+    assert role_vars == ["mtg_stats_bind_to"]
+    assert sorted(role_vars) == sorted(MIGRATE_VARS["__tgproxy_derived_playbook"])
+
+
+def test_a_migration_names_an_inventory_stats_endpoint_it_would_replace():
+    table = {"mtg_stats_bind_to": MIGRATE_VARS["__tgproxy_derived_playbook"]["mtg_stats_bind_to"]}
+    errors = tgp_interface_errors(table, {"mtg_stats_bind_to": "127.0.0.1:9100"},
+                                  {"mtg_stats_bind_to": "127.0.0.1:3130"}, [], {}, {}, "migrate.yml")
+    assert len(errors) == 1
+    assert errors[0].startswith("[mtg_stats_bind_to, tgproxy_migrate_mtg_stats_bind] mtg_stats_bind_to is "
+                                "'127.0.0.1:9100' in the inventory, but migrate.yml derives it")
+    assert "Fix: set tgproxy_migrate_mtg_stats_bind instead" in errors[0]
+    assert tgp_interface_errors(table, {"mtg_stats_bind_to": "127.0.0.1:3130"},
+                                {"mtg_stats_bind_to": "127.0.0.1:3130"}, [], {}, {}, "migrate.yml") == []
 
 
 OWNED = TOPOLOGY_VARS["__tgproxy_site_owned"]
@@ -156,3 +177,48 @@ def test_the_projects_own_inventories_use_only_known_variables():
     names = _inventory_names()
     assert len(names) > 20
     assert interface.unknown_variables(names) == []
+
+
+# ---------------------------------------------------------------------------
+# The playbooks' own variables: one spec
+# ---------------------------------------------------------------------------
+def test_every_tgproxy_variable_the_playbooks_read_has_a_spec():
+    read = set(name for name in interface.known_variables() if name.startswith("tgproxy_"))
+    assert read - set(interface.PLAYBOOK_SPEC) - set(interface.INTERNAL) == set()
+    for name, spec in interface.PLAYBOOK_SPEC.items():
+        assert spec["type"] in ("str", "bool", "int", "dict", "list", "raw"), name
+        assert spec["description"] and spec["playbooks"], name
+
+
+@pytest.mark.parametrize("name,value,needle", [
+    ("tgproxy_topology", "nginx", "one of mtg_fronting"),
+    ("tgproxy_web_backend", "nginx", "one of caddy"),
+    ("tgproxy_proxy_protocol", "maybe", "true or false"),
+    ("tgproxy_capacity", [1000], "a mapping"),
+    ("tgproxy_other_services", {"name": "ssh"}, "a list"),
+    ("tgproxy_other_services", ["ssh"], "a list of mappings"),
+    ("tgproxy_doctor_cert_min_days", "two weeks", "a whole number"),
+    ("tgproxy_mtg_service", "mtg\nExecStart=/bin/sh", "a systemd unit name"),
+    ("tgproxy_migrate_mtg_stats_bind", "127.0.0.1", "a host:port address"),
+    ("tgproxy_doctor_reference", "https://example.com/", "a DNS name"),
+    ("tgproxy_verify_ca_cert", "certs.pem", "an absolute path"),
+])
+def test_a_playbook_variable_that_breaks_its_spec_is_named(name, value, needle):
+    errors = interface.spec_errors({name: value})
+    assert len(errors) == 1 and errors[0].startswith("[%s]" % name) and needle in errors[0], errors
+    assert "Fix:" in errors[0]
+
+
+def test_valid_playbook_variables_pass():
+    assert interface.spec_errors({
+        "tgproxy_topology": "haproxy", "tgproxy_web_backend": "nginx_acme_sh", "tgproxy_proxy_protocol": None,
+        "tgproxy_validate_dns": "yes", "tgproxy_capacity": {"connections": 1000}, "tgproxy_doctor_reference": "",
+        "tgproxy_other_services": [{"name": "ssh", "bind": "127.0.0.1:22"}], "tgproxy_doctor_cert_min_days": "30",
+        "tgproxy_rollout_batch": "25%", "tgproxy_mtg_service": "mtg-blue", "tgproxy_router": None,
+        "tgproxy_model": {"anything": 1},
+    }) == []
+
+
+def test_the_interface_filter_reports_spec_errors_too():
+    errors = tgp_interface_errors({}, {}, {}, ["tgproxy_web_backend"], {}, {"tgproxy_web_backend": "ngnix"})
+    assert len(errors) == 1 and errors[0].startswith("[tgproxy_web_backend]")

@@ -201,7 +201,7 @@ def test_doppelganger_urls_reject_what_is_not_a_whole_https_url(url):
 
 @pytest.mark.parametrize("url", ["https://example.com", "https://example.com/", "https://localhost:8443/x",
                                  "https://proxy.example.com./", "https://127.0.0.1/", "https://[::1]:443/",
-                                 "https://cdn.example.com/res/react/vendor/clsx-2.1.1-amd.js?v=1&x=(y)*,z:@~%20"])
+                                 "https://cdn.example.com/res/react/vendor/clsx-2.1.1-amd.js?v=1&x=y,z:@~%20"])
 def test_doppelganger_urls_accept_https_pages(url):
     assert t.doppelganger_url_problem(url) is None
     assert t.mtg_preflight(spec(doppelganger_urls=[url])) == []
