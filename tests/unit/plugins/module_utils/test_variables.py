@@ -70,7 +70,7 @@ SAMPLES = {
     "hostname": "proxy.example.com", "host": "web.example.com", "ip": "127.0.0.1", "cidr": "127.0.0.1/32",
     "hostport": "127.0.0.1:3129", "release_version": "2.2.8", "url": "https://example.com/a",
     "https_url": "https://example.com/a", "ca": "https://acme.example.com/dir", "upstream": "http://127.0.0.1:3000",
-    "proxy_url": "socks5://u:p@10.0.0.1:1080", "dns": "https://dns.example.com/q", "checksum": "ab" * 32,
+    "proxy_url": "socks5://u:p@10.0.0.1:1080", "dns": "https://dns.example.com/q", "digest": "ab" * 32, "checksum": "sha256:" + "ab" * 32, "release_checksum": "sha256:https://example.com/sums",
     "path": "/var/www/site", "relative_path": "dir/mtg", "unix_name": "mtg", "unit_name": "mtg-blue",
     "package": "haproxy", "duration": "1h30m", "go_duration": "1m30s", "simple_duration": "30s",
     "calendar": "*-*-* 03:00:00", "size": "1mib", "email": "a@example.com", "text": "My site",
