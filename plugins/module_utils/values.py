@@ -181,9 +181,10 @@ def is_stage_tag(value):
 # URLs and paths
 # --------------------------------------------------------------------------
 # a path and query of characters that cannot end or bend the value in a Caddyfile, TOML string, unit or
-# argv (no white space, quotes, backslash, ;, #, braces, $, parentheses)
+# argv (no white space, quotes, backslash, ;, #, braces, $, parentheses); % only as an escape (%HH), as Go's
+# url.Parse wants it (mtg)
 _URL = re.compile(r"^(https?)://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?"
-                  r"(/[A-Za-z0-9._~%&+,=:@/?-]*)?\Z")
+                  r"(/(?:[A-Za-z0-9._~&+,=:@/?-]|%[0-9A-Fa-f]{2})*)?\Z")
 # what a path in a generated file may hold: no white space, quotes, ;, #, braces, $ or backslash
 _PATH = re.compile(r"^/[A-Za-z0-9._+@,=/-]*\Z")
 
@@ -329,8 +330,11 @@ def _is_hostport(value):
 
 
 def _is_upstream(value):
-    """A reverse-proxy target: http(s)://host[:port][/path] or host:port."""
-    return is_url(value, ("http", "https")) or _is_hostport(value)
+    """A reverse-proxy target: http(s)://host[:port] or host:port (Caddy takes no path in an upstream)."""
+    if isinstance(value, str) and re.match(r"^https?://", value):
+        rest = value.split("://", 1)[1]
+        return is_url(value, ("http", "https")) and "/" not in rest
+    return _is_hostport(value)
 
 
 def _is_proxy_url(value):
@@ -341,8 +345,22 @@ def _is_proxy_url(value):
 
 
 def _is_dns(value):
-    """mtg's resolver: an IP address or a DNS-over-HTTPS URL."""
-    return _is_ip(value) or is_url(value, ("https",))
+    """mtg's resolver (network.dns): an IPv4 address, udp://<IP>[:port] (an IPv6 one in brackets),
+    tls://host[:port] or a DNS-over-HTTPS https:// URL."""
+    if not isinstance(value, str):
+        return False
+    addr = ip(value)
+    if addr is not None:
+        return addr.version == 4  # mtg reads a bare value as a URL path: an IPv6 one needs udp://[...]
+    if value.startswith("udp://"):
+        rest = value[len("udp://"):]
+        match = re.match(r"^(\[[0-9A-Fa-f:.]+\]|[0-9.]+)(?::([0-9]{1,5}))?\Z", rest)
+        return bool(match) and ip(match.group(1).strip("[]")) is not None and (
+            match.group(2) is None or 0 < int(match.group(2)) < 65536)
+    if value.startswith("tls://"):
+        rest = value[len("tls://"):]
+        return _is_hostport(rest) or _is_host(rest) or ip(rest.strip("[]")) is not None and rest.startswith("[")
+    return is_url(value, ("https",))
 
 
 def _is_int_like(value):
@@ -377,7 +395,8 @@ KINDS = {
            "use letsencrypt, zerossl or an https:// directory URL"),
     "upstream": (_is_upstream, "an http(s):// URL or host:port", "write it like http://127.0.0.1:3000"),
     "proxy_url": (_is_proxy_url, "a socks5:// URL", "write it like socks5://user:pass@10.0.0.1:1080"),
-    "dns": (_is_dns, "an IP address or a DNS-over-HTTPS URL", "write it like 9.9.9.9 or https://dns.quad9.net/dns-query"),
+    "dns": (_is_dns, "a resolver as mtg reads it", "write it like 9.9.9.9, udp://[2620:fe::fe], tls://dns.quad9.net "
+            "or https://dns.quad9.net/dns-query"),
     "digest": (lambda v: isinstance(v, str) and bool(_DIGEST.match(v)), "a SHA-256 or SHA-512 hex digest",
                "paste the hex digest alone"),
     "checksum": (lambda v: _is_checksum(v, False), "a checksum as sha256:<hex> or sha512:<hex>",

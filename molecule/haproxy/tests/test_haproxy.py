@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 from router_tests import listeners, main_pid  # noqa: E402
+from config_property import assert_daemon_accepts_every_accepted_input  # noqa: E402
 from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
     DOMAIN, assert_ssh_through_443, child_pids, converge, count_lines, doctor, host_ip, pebble_root, reloaded, wait_for)
 
@@ -136,3 +137,10 @@ def test_doctor_fails_on_a_router_with_a_proxy_mismatch(host):
     assert "magic_sni" not in different
     assert "tgproxy_proxy_protocol" in text
     assert "send-proxy-v2" in host.file(cfg).content_string
+
+
+@pytest.mark.parametrize("daemon", ["haproxy", "caddy", "mtg"])
+def test_every_input_the_model_accepts_gives_a_config_the_daemon_accepts(host, daemon):
+    """Random valid topologies and random strings of every kind, rendered by the roles' templates and the model's
+    renderer, checked by the daemon installed on the host (molecule/resources/tests/config_property.py)."""
+    assert_daemon_accepts_every_accepted_input(host.backend.get_hostname(), daemon)

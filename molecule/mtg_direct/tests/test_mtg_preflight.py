@@ -35,7 +35,7 @@ CASES = {
     "rejected-by-mtg": (["mtg_timeout_tcp=0s"], "mtg rejected the new configuration; the running one was kept"),
     # every string is checked for its kind before it reaches a config (module_utils/variables.py)
     "dns-of-another-kind": (["mtg_dns=ftp://resolver.invalid"],
-                            "[mtg_dns] 'ftp://resolver.invalid' is not an IP address or a DNS-over-HTTPS URL"),
+                            "[mtg_dns] 'ftp://resolver.invalid' is not a resolver as mtg reads it"),
     "selftest-host-of-another-kind": (["mtg_selftest_host=127.0.0.1;reboot"],
                                       "[mtg_selftest_host] '127.0.0.1;reboot' is not an IP address or a DNS name"),
     "caddy-email": (["caddy_acme_email=not-an-address"], "[caddy_acme_email] 'not-an-address' is not an e-mail address"),

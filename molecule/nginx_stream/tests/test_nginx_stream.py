@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 from router_tests import listeners, web_backend  # noqa: E402
+from config_property import assert_daemon_accepts_every_accepted_input  # noqa: E402
 from testbed_helpers import DOMAIN, PROJECT, converge, count_lines, host_ip, pebble_root, wait_for  # noqa: E402,F401  pylint: disable=unused-import
 
 sys.path.insert(0, os.path.join(PROJECT, "plugins", "module_utils"))
@@ -161,3 +162,10 @@ def test_bad_input_leaves_the_running_router_alone(host, case):
     assert expected in out, out
     assert host.check_output(SNAPSHOT) == before
     assert host.service("nginx").is_running
+
+
+def test_every_input_the_model_accepts_gives_a_config_the_daemon_accepts(host):
+    """Random valid topologies (routes, SNI names, suffixes, ALPN tokens, backend names, ports, timeouts, PROXY
+    flags), rendered by the role's template and checked by the nginx installed on the host
+    (molecule/resources/tests/config_property.py)."""
+    assert_daemon_accepts_every_accepted_input(host.backend.get_hostname(), "nginx_stream")

@@ -14,6 +14,7 @@ from router_tests import (  # noqa: E402,F401  pylint: disable=unused-import
     test_every_other_client_gets_the_website, test_public_headers_name_no_internal_port_and_http3_only_where_it_answers,
     test_faketls_with_the_secret_through_the_router, test_mtg_listens_on_loopback_only_and_is_not_reachable_from_outside,
     test_verify_playbook_passes)
+from config_property import assert_daemon_accepts_every_accepted_input  # noqa: E402
 from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
     DOMAIN, assert_ssh_through_443, converge, host_ip, pebble_root, wait_for, web_answers)
 
@@ -109,3 +110,10 @@ def test_bad_input_leaves_the_running_router_alone(host, case, extra, expected):
     assert expected in proc.stdout + proc.stderr, (case, proc.stdout[-3000:])
     assert host.check_output(SNAPSHOT) == before
     assert host.service("sslh").is_running
+
+
+def test_every_input_the_model_accepts_gives_a_config_the_daemon_accepts(host):
+    """Random valid topologies (routes, SNI names, suffixes, ALPN tokens, backend names, ports, timeouts, PROXY
+    flags), rendered by the role's template and checked by the sslh installed on the host
+    (molecule/resources/tests/config_property.py)."""
+    assert_daemon_accepts_every_accepted_input(host.backend.get_hostname(), "sslh")

@@ -138,3 +138,21 @@ def test_the_filter_pairs_names_with_values_and_ignores_names_without_a_kind():
 def test_a_secret_is_never_in_a_message():
     assert "mtg_secret" not in variables.KINDS
     assert variables.value_errors({"mtg_secret": "ee" + "00" * 16 + "\n"}) == []
+
+
+# found by the daemon-checker property test (molecule/resources/tests/config_property.py): each passed its kind
+# and the daemon refused it
+@pytest.mark.parametrize("kind,value,ok", [
+    ("dns", "9.9.9.9", True), ("dns", "udp://[2620:fe::fe]", True), ("dns", "udp://9.9.9.9:53", True),
+    ("dns", "tls://dns.quad9.net", True), ("dns", "tls://9.9.9.9:853", True),
+    ("dns", "https://dns.quad9.net/dns-query", True),
+    ("dns", "2620:fe::fe", False),  # mtg parses a bare value as a URL path: "first path segment cannot contain colon"
+    ("dns", "udp://dns.quad9.net", False),  # mtg: "simple DNS must IP address"
+    ("upstream", "http://127.0.0.1:3000", True), ("upstream", "127.0.0.1:3000", True),
+    ("upstream", "https://app.example.com", True),
+    ("upstream", "http://app.example.com/api", False),  # Caddy: upstream URLs take scheme, host and port only
+    ("url", "https://example.com/a%2Fb", True),
+    ("url", "https://example.com/80m%", False), ("url", "https://example.com/%lf", False),  # Go: invalid URL escape
+])
+def test_kinds_the_daemons_themselves_hold_to(kind, value, ok):
+    assert (values.kind_problem(kind, value) is None) is ok
