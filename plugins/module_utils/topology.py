@@ -524,6 +524,24 @@ def dump_toml(doc, header="", first_keys=()):
 # --------------------------------------------------------------------------
 # Web backend (Caddy)
 # --------------------------------------------------------------------------
+# What each router can do: read by the validator's checks (TGP107, TGP108, TGP512) and the route logic.
+#   matches: route kinds it can tell apart; send_proxy: PROXY versions it sends; proxy_per_backend: whether the
+#   PROXY setting is per backend (nginx stream's is per server: all backends at once); owns_http: whether it
+#   takes :80 too; reload: how a configuration change is applied (hitless = open sessions kept)
+ROUTER_CAPABILITIES = {
+    "haproxy": {"matches": ("sni_exact", "sni_suffix", "alpn", "ssh", "default"), "send_proxy": ("none", "v1", "v2"),
+                "proxy_per_backend": True, "owns_http": True, "reload": "hitless"},
+    "nginx_stream": {"matches": ("sni_exact", "sni_suffix", "alpn", "default"), "send_proxy": ("none", "v1"),
+                     "proxy_per_backend": False, "owns_http": True, "reload": "hitless"},
+    "sslh": {"matches": ("sni_exact", "alpn", "ssh", "default"), "send_proxy": ("none",),
+             "proxy_per_backend": True, "owns_http": False, "reload": "restart"},
+}
+# why a router cannot do a route kind (TGP512's message)
+ROUTER_CANNOT = {
+    ("nginx_stream", "ssh"): "nginx stream with ssl_preread cannot recognise SSH: those clients land on the default route",
+    ("sslh", "sni_suffix"): "sslh matches exact SNI names only (sni_hostnames): a suffix would match nothing",
+}
+
 # sslh's flavours (the role's sslh_flavour; its default is the model's)
 SSLH_FLAVOURS = ("fork", "select", "ev")
 SSLH_DEFAULT_FLAVOUR = "fork"

@@ -403,8 +403,9 @@ CHECKS = {
                      "Connections routed there are refused (or loop back into the router).",
                      "Point the backend at mtg.bind, web.https_bind/http_bind or a declared other_services bind."),
     "TGP512": _check(ERROR, "Route type the router cannot do.",
-                     "nginx stream with ssl_preread cannot recognise SSH: those clients land on the default route.",
-                     "Use haproxy or sslh for SSH multiplexing, or drop the route."),
+                     "The router cannot tell those clients apart (nginx stream: SSH; sslh: SNI suffixes): they land "
+                     "on another route (model.ROUTER_CAPABILITIES).",
+                     "Use haproxy (every route type), list the names as sni_exact routes, or drop the route."),
     # -- web / ACME -----------------------------------------------------------
     "TGP601": _check(ERROR, "ACME HTTP-01 but :80 does not reach the web server.",
                      "Let's Encrypt cannot validate: the certificate is never issued or silently stops renewing.",
@@ -1510,14 +1511,15 @@ def _check_proxy(doc, facts, add):
             elif send != "none" and target == "web":
                 senders.append(("router.backends.%s.address" % name, _split_raw(backend["address"])[0]))
         sends = dict((name, b["send_proxy"]) for name, b in router["backends"].items() if b["send_proxy"])
-        if router["kind"] == "sslh":
+        caps = model.ROUTER_CAPABILITIES.get(router["kind"]) or {}
+        if caps.get("send_proxy") == ("none",):
             asking = sorted(name for name, send in sends.items() if send != "none")
             if asking:
                 add("TGP107", ["router.backends.%s.send_proxy" % name for name in asking] + ["router.kind"],
                     "sslh is asked to send PROXY protocol to backend(s) %s." % ", ".join(asking))
-        if router["kind"] == "nginx_stream" and sends:
-            values = set(sends.values())
-            if len(values) > 1 or "v2" in values:
+        if caps and not caps["proxy_per_backend"] and sends:
+            asked = set(sends.values())
+            if len(asked) > 1 or asked - set(caps["send_proxy"]):
                 add("TGP108", ["router.backends.%s.send_proxy" % name for name in sorted(sends)],
                     "nginx_stream backends ask for %s." % ", ".join(
                         "%s=%s" % (name, sends[name]) for name in sorted(sends)))
@@ -1638,9 +1640,11 @@ def _check_routes(doc, facts, add):
             add("TGP509", ["router.routes[%d].backend" % index, "router.backends"],
                 "router.routes[%d] sends traffic to backend %s, which router.backends does not define." % (
                     index, _show(route["backend"])))
-        if kind == "nginx_stream" and route["match"] == "ssh":
+        caps = model.ROUTER_CAPABILITIES.get(kind)
+        if caps and route["match"] in ROUTE_MATCHES and route["match"] not in caps["matches"]:
             add("TGP512", ["router.routes[%d].match" % index, "router.kind"],
-                "router.routes[%d] routes SSH, which nginx stream cannot detect." % index)
+                "router.routes[%d] is a %s route, which %s cannot do: %s." % (
+                    index, route["match"], kind, model.ROUTER_CANNOT.get((kind, route["match"]), "not supported")))
     for name in sorted(backends):
         target = facts.targets.get(name)
         if backends[name]["address"] and target in (None, "router"):

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.tgproxy.stealth.plugins.module_utils import topology as t
 from ansible_collections.tgproxy.stealth.plugins.module_utils import validator as v
 
 KEY = bytes(range(1, 17))
@@ -720,7 +721,9 @@ def topologies(draw):
     else:
         router["http"] = None
         doc["web"]["http_bind"] = public_http
-    suffix_magic = draw(st.booleans())
+    # a suffix route only where the router can do one (model.ROUTER_CAPABILITIES)
+    suffix_magic = rkind in (None, "haproxy", "nginx_stream") and "sni_suffix" in \
+        t.ROUTER_CAPABILITIES.get(rkind or "haproxy")["matches"] and draw(st.booleans())
     magic = ({"match": "sni_suffix", "value": domain, "backend": "mtg"} if suffix_magic
              else {"match": "sni_exact", "value": domain, "backend": "mtg"})
     routes = [magic]
@@ -804,3 +807,17 @@ def test_tcp_tw_reuse_is_derived_when_a_router_backend_is_off_loopback():
                                                "web": {"address": "10.20.0.5:8443", "send_proxy": "v2"}}})
     tuned = v.normalise(remote)["tuning"]
     assert tuned["sysctl"]["net.ipv4.tcp_tw_reuse"] == 1 and tuned["policies"]["net.ipv4.tcp_tw_reuse"] == "exact"
+
+
+
+@pytest.mark.parametrize("rkind", sorted(t.ROUTER_CAPABILITIES))
+def test_every_route_kind_a_router_cannot_do_is_rejected_naming_it(rkind):
+    base = {"haproxy": HAPROXY, "nginx_stream": NGINX, "sslh": SSLH}[rkind]
+    cannot = [match for match in v.ROUTE_MATCHES if match not in t.ROUTER_CAPABILITIES[rkind]["matches"]]
+    for match in cannot:
+        route = {"match": match, "backend": "web"}
+        if match != "ssh":
+            route["value"] = "x.example.org"
+        findings = [f for f in v.validate(mut(base, {"router.routes": [route] + ROUTES})) if f.code == "TGP512"]
+        assert len(findings) == 1 and ("which %s cannot do" % rkind) in str(findings[0]), findings
+    assert (rkind == "haproxy") == (not cannot)
