@@ -222,3 +222,27 @@ def test_valid_playbook_variables_pass():
 def test_the_interface_filter_reports_spec_errors_too():
     errors = tgp_interface_errors({}, {}, {}, ["tgproxy_web_backend"], {}, {"tgproxy_web_backend": "ngnix"})
     assert len(errors) == 1 and errors[0].startswith("[tgproxy_web_backend]")
+
+
+def test_every_default_the_playbooks_write_for_a_role_variable_is_the_roles_own():
+    """A playbook reads a role variable before the role runs (its defaults are not loaded yet), so it writes the
+    default out; each such copy must equal the role's default (None means unset: the model decides)."""
+    defaults = {}
+    for path in glob.glob(os.path.join(ROOT, "roles", "*", "defaults", "main.yml")):
+        with open(path) as handle:
+            defaults.update(yaml.safe_load(handle) or {})
+    pattern = re.compile(r"\b([a-z][a-z0-9_]*) \| default\(((?:[^()]|\([^()]*\))*)\)")
+    checked, wrong = 0, []
+    for path in sorted(glob.glob(os.path.join(ROOT, "playbooks", "**", "*.yml"), recursive=True)):
+        with open(path) as handle:
+            for number, line in enumerate(handle, 1):
+                for match in pattern.finditer(line):
+                    name, literal = match.group(1), match.group(2)
+                    if name not in defaults or literal in ("None", "none", "omit") or re.match(r"^[a-z_]", literal):
+                        continue
+                    value = yaml.safe_load(literal.split(", true")[0])
+                    checked += 1
+                    if value != defaults[name]:
+                        wrong.append("%s:%d %s defaults to %r, the role to %r" % (
+                            os.path.relpath(path, ROOT), number, name, value, defaults[name]))
+    assert checked >= 20 and not wrong, wrong
