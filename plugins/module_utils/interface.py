@@ -253,6 +253,6 @@ def spec_errors(settings):
             found = values.kind_problem(kind.lstrip("?"), value, empty_ok=kind.startswith("?"))
             problem = found and found[0]
         if problem:
-            errors.append("[%s] %s is not %s. Fix: set %s (docs/variables.md: %s)." % (
+            errors.append("TGP954 [%s] %s is not %s. Fix: set %s (docs/variables.md: %s)." % (
                 name, shown, problem, problem, spec["description"].rstrip(".")))
     return errors

@@ -21,8 +21,9 @@ import ipaddress
 import re
 
 try:
-    from ansible_collections.tgproxy.stealth.plugins.module_utils import values
+    from ansible_collections.tgproxy.stealth.plugins.module_utils import findings, values
 except ImportError:  # imported by path (tests, test bed tools)
+    import findings  # type: ignore
     import values  # type: ignore
 
 try:
@@ -80,17 +81,12 @@ SECRET_FAKETLS_BYTE = 0xEE
 SECRET_KEY_LENGTH = 16
 
 
-class TopologyError(ValueError):
-    """A single problem with the inputs, naming the variable and the fix."""
+class TopologyError(findings.Finding):
+    """A problem with a role's inputs (the one finding type, findings.py), naming the variable and the fix."""
 
-    def __init__(self, var, msg, fix):
-        self.var = var
-        self.msg = msg
-        self.fix = fix
-        super(TopologyError, self).__init__("%s: %s Fix: %s" % (var, msg, fix))
-
-    def as_dict(self):
-        return {"var": self.var, "msg": self.msg, "fix": self.fix}
+    def __init__(self, var, msg, fix, code="TGP950"):
+        severity, dummy, breaks, dummy2 = findings.ROLE_CHECKS[code]
+        super(TopologyError, self).__init__(code, [var], msg, breaks=breaks, fix=fix, severity=severity)
 
 
 # --------------------------------------------------------------------------
@@ -335,7 +331,7 @@ def mtg_preflight(spec):
     errors = []
 
     def err(var, msg, fix):
-        errors.append(TopologyError(var, msg, fix))
+        errors.append(TopologyError(var, msg, fix, "TGP951"))
 
     topology = spec.get("topology", "mtg_direct")
     if topology not in TOPOLOGIES:
@@ -613,7 +609,7 @@ def web_preflight(spec, prefix="caddy"):
     errors = []
 
     def err(var, msg, fix):
-        errors.append(TopologyError("%s_%s" % (prefix, var), msg, fix))
+        errors.append(TopologyError("%s_%s" % (prefix, var), msg, fix, "TGP952"))
 
     if not is_hostname(spec.get("domain")):
         err("domain", "%r is not a valid hostname for the site." % (spec.get("domain"),),
@@ -789,7 +785,7 @@ def acme_sh_preflight(spec, prefix="acme_sh"):
     errors = []
 
     def err(var, msg, fix):
-        errors.append(TopologyError("%s_%s" % (prefix, var), msg, fix))
+        errors.append(TopologyError("%s_%s" % (prefix, var), msg, fix, "TGP953"))
 
     domains = spec.get("domains") or []
     if not domains:

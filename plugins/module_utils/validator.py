@@ -144,6 +144,7 @@ import ipaddress
 import re
 import socket
 
+from ansible_collections.tgproxy.stealth.plugins.module_utils import findings as findings_mod
 from ansible_collections.tgproxy.stealth.plugins.module_utils import platforms
 from ansible_collections.tgproxy.stealth.plugins.module_utils import topology as model
 from ansible_collections.tgproxy.stealth.plugins.module_utils import tuning
@@ -449,32 +450,17 @@ CHECKS = {
                      "Fronting loops back into the router/mtg.",
                      "Front to the web server's internal address, e.g. 127.0.0.1:8443."),
 }
+# the roles' own input checks (TGP95x), in the same catalogue
+CHECKS.update((code, _check(*entry)) for code, entry in findings_mod.ROLE_CHECKS.items())
 
 
-class Finding(object):
-    """One violation: stable code, severity, variables involved, message, what breaks, fix."""
-
-    __slots__ = ("code", "severity", "vars", "msg", "breaks", "fix")
+class Finding(findings_mod.Finding):
+    """A validator finding: the one finding type (findings.py), its severity, what breaks and fix from CHECKS."""
 
     def __init__(self, code, variables, msg, breaks=None, fix=None):
         check = CHECKS[code]
-        self.code = code
-        self.severity = check["severity"]
-        self.vars = list(variables)
-        self.msg = msg
-        self.breaks = breaks or check["breaks"]
-        self.fix = fix or check["fix"]
-
-    def as_dict(self):
-        return {"code": self.code, "severity": self.severity, "vars": list(self.vars), "msg": self.msg,
-                "breaks": self.breaks, "fix": self.fix}
-
-    def __str__(self):
-        return "%s %s [%s]: %s Breaks: %s Fix: %s" % (self.code, self.severity, ", ".join(self.vars), self.msg,
-                                                      self.breaks, self.fix)
-
-    def __repr__(self):
-        return "Finding(%s, %r)" % (self.code, self.vars)
+        super(Finding, self).__init__(code, variables, msg, breaks=breaks or check["breaks"], fix=fix or check["fix"],
+                                      severity=check["severity"])
 
 
 def errors(findings):

@@ -168,7 +168,7 @@ BY_THE_MODEL = {
 
 
 def value_errors(settings):
-    """["[var] <why>. Fix: <how>."] for every variable of ``settings`` (name -> value) that is not of its kind."""
+    """["TGP954 [var] <why>. Fix: <how>."] for every variable of ``settings`` (name -> value) that is not of its kind."""
     errors = []
     for name in sorted(settings):
         kind = KINDS.get(name)
@@ -179,6 +179,6 @@ def value_errors(settings):
         if problem:
             shown = repr(settings[name])
             shown = shown if len(shown) <= 80 else shown[:77] + "..."
-            errors.append("[%s] %s is not %s%s. Fix: %s." % (name, shown, problem[0],
+            errors.append("TGP954 [%s] %s is not %s%s. Fix: %s." % (name, shown, problem[0],
                                                              " (or empty)" if empty_ok else "", problem[1]))
     return errors

@@ -22,7 +22,8 @@ def test_secret_info_and_links():
 
 def test_preflight_filter_returns_dicts():
     errors = mtg.mtg_preflight({"domain": "x", "bind_to": "[::]:443", "stats_bind_to": "127.0.0.1:3129"})
-    assert errors == [{"var": "mtg_domain", "msg": errors[0]["msg"], "fix": errors[0]["fix"]}]
+    assert len(errors) == 1 and errors[0]["var"] == "mtg_domain" and errors[0]["code"] == "TGP951"
+    assert errors[0]["vars"] == ["mtg_domain"] and errors[0]["msg"] and errors[0]["fix"] and errors[0]["breaks"]
 
 
 def test_facts_and_config_raise_filter_errors():

@@ -50,7 +50,7 @@ def test_validate_returns_errors_and_warnings_as_dicts():
     topology = dict(GOOD, router={"kind": "nginx_stream", "maxconn": 10, "terminates_tls": True})
     findings = filters.tgp_validate(topology)
     assert [(f["code"], f["severity"]) for f in findings] == [("TGP201", "error"), ("TGP204", "warning")]
-    assert set(findings[0]) == {"code", "severity", "vars", "msg", "breaks", "fix"}
+    assert set(findings[0]) == {"code", "severity", "vars", "var", "msg", "breaks", "fix"}
     assert findings[0]["vars"] == ["router.terminates_tls"]
 
 

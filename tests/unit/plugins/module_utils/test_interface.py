@@ -205,7 +205,7 @@ def test_every_tgproxy_variable_the_playbooks_read_has_a_spec():
 ])
 def test_a_playbook_variable_that_breaks_its_spec_is_named(name, value, needle):
     errors = interface.spec_errors({name: value})
-    assert len(errors) == 1 and errors[0].startswith("[%s]" % name) and needle in errors[0], errors
+    assert len(errors) == 1 and errors[0].startswith("TGP954 [%s]" % name) and needle in errors[0], errors
     assert "Fix:" in errors[0]
 
 
@@ -221,7 +221,7 @@ def test_valid_playbook_variables_pass():
 
 def test_the_interface_filter_reports_spec_errors_too():
     errors = tgp_interface_errors({}, {}, {}, ["tgproxy_web_backend"], {}, {"tgproxy_web_backend": "ngnix"})
-    assert len(errors) == 1 and errors[0].startswith("[tgproxy_web_backend]")
+    assert len(errors) == 1 and errors[0].startswith("TGP954 [tgproxy_web_backend]")
 
 
 def test_every_default_the_playbooks_write_for_a_role_variable_is_the_roles_own():

@@ -397,7 +397,30 @@ def test_every_check_is_exercised_by_the_matrix_or_a_dns_test():
     for dummy_name, doc, expected in BAD:
         covered |= expected
     covered |= {"TGP901", "TGP902"}  # resolver tests below
+    covered |= ROLE_CODES_PRODUCED  # the roles' input checks: test_every_role_check_code_is_produced
     assert covered == set(v.CHECKS)
+
+
+# a call that produces each role input code (the one finding type, module_utils/findings.py)
+ROLE_CODES_PRODUCED = {"TGP950", "TGP951", "TGP952", "TGP953", "TGP954"}
+
+
+def test_every_role_check_code_is_produced():
+    from ansible_collections.tgproxy.stealth.plugins.module_utils import findings, variables
+    assert set(findings.ROLE_CHECKS) == ROLE_CODES_PRODUCED
+    produced = set()
+    try:
+        t.acme_sh_release("9.9.9", "https://example.com")
+    except t.TopologyError as exc:
+        produced.add(exc.code)
+        assert isinstance(exc, findings.Finding) and exc.var == "acme_sh_release_checksum"
+    produced |= {e.code for e in t.mtg_preflight({"domain": "x", "bind_to": "[::]:443"})}
+    produced |= {e.code for e in t.web_preflight({"domain": "x", "https_bind": ["127.0.0.1"]}, "caddy")}
+    produced |= {e.code for e in t.acme_sh_preflight({"domains": []})}
+    produced |= {e.split()[0] for e in variables.value_errors({"haproxy_log": "a\nb"})}
+    assert produced == ROLE_CODES_PRODUCED
+    for found in (t.mtg_preflight({"domain": "x", "bind_to": "[::]:443"})[0], v.validate(mut(HAPROXY, {"mtg.proxy_protocol_listener": True}))[0]):
+        assert isinstance(found, findings.Finding) and found.code in v.CHECKS and found.fix and found.breaks
 
 
 def test_findings_are_sorted_and_returned_all_at_once():
@@ -409,7 +432,7 @@ def test_findings_are_sorted_and_returned_all_at_once():
 def test_finding_as_dict_and_text():
     finding = v.validate(mut(HAPROXY, {"mtg.proxy_protocol_listener": True}))[0]
     data = finding.as_dict()
-    assert set(data) == {"code", "severity", "vars", "msg", "breaks", "fix"}
+    assert set(data) == {"code", "severity", "vars", "var", "msg", "breaks", "fix"}
     assert data["vars"] == ["router.backends.mtg.send_proxy", "mtg.proxy_protocol_listener"]
     assert data["severity"] == "error" and "hangs" in data["breaks"]
     assert str(finding).startswith("TGP101 error [router.backends.mtg.send_proxy, mtg.proxy_protocol_listener]: ")

@@ -120,14 +120,14 @@ def test_no_kind_takes_a_config_metacharacter(kind, meta):
 ])
 def test_a_bad_value_is_rejected_naming_the_variable(name, value, needle):
     errors = variables.value_errors({name: value})
-    assert len(errors) == 1 and errors[0].startswith("[%s]" % name) and needle in errors[0], errors
+    assert len(errors) == 1 and errors[0].startswith("TGP954 [%s]" % name) and needle in errors[0], errors
     assert "Fix:" in errors[0]
 
 
 def test_empty_means_not_set_only_where_the_kind_allows_it():
     assert variables.value_errors({"mtg_public_ipv4": "", "caddy_reverse_proxy": "", "mtg_doppelganger_urls": None}) == []
-    assert variables.value_errors({"mtg_bind_to": ""})[0].startswith("[mtg_bind_to]")
-    assert variables.value_errors({"haproxy_log": ""})[0].startswith("[haproxy_log]")
+    assert variables.value_errors({"mtg_bind_to": ""})[0].startswith("TGP954 [mtg_bind_to]")
+    assert variables.value_errors({"haproxy_log": ""})[0].startswith("TGP954 [haproxy_log]")
 
 
 def test_the_filter_pairs_names_with_values_and_ignores_names_without_a_kind():
