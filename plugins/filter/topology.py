@@ -124,6 +124,12 @@ def tgp_value_errors(names, settings):
     return variables.value_errors(dict(zip(list(names or []), list(settings or []))))
 
 
+def tgp_role_defaults(dummy=None):
+    """The roles' own defaults (their defaults/main.yml, literal values only): what a playbook falls back to for a
+    role variable it reads before the role runs, so no playbook keeps a copy of a role default."""
+    return interface.role_defaults()
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -141,4 +147,5 @@ class FilterModule(object):
             "tgp_shared_traits": tgp_shared_traits,
             "tgp_stage_binds": tgp_stage_binds,
             "tgp_value_errors": tgp_value_errors,
+            "tgp_role_defaults": tgp_role_defaults,
         }

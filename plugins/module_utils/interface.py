@@ -55,6 +55,28 @@ def known_variables(root=_ROOT):
     return known | set(INTERNAL) | set(PLAYBOOK_SPEC)
 
 
+_ROLE_DEFAULTS = {}
+
+
+def role_defaults(root=_ROOT):
+    """Every role's defaults/main.yml merged, literal values only (a templated default needs the role's context).
+    Read once per process (play vars are templated at every reference)."""
+    if root not in _ROLE_DEFAULTS:
+        _ROLE_DEFAULTS[root] = _read_role_defaults(root)
+    return dict(_ROLE_DEFAULTS[root])
+
+
+def _read_role_defaults(root):
+    import yaml  # pylint: disable=import-outside-toplevel
+    merged = {}
+    for path in sorted(glob.glob(os.path.join(root, "roles", "*", "defaults", "main.yml"))):
+        with open(path) as handle:
+            for name, value in (yaml.safe_load(handle) or {}).items():
+                if not (isinstance(value, str) and "{{" in value):
+                    merged[name] = value
+    return merged
+
+
 def unknown_variables(names, known=None):
     """[(name, [close known names])] for the names with a collection prefix that nothing knows."""
     known = known_variables() if known is None else set(known)

@@ -179,6 +179,6 @@ def value_errors(settings):
         if problem:
             shown = repr(settings[name])
             shown = shown if len(shown) <= 80 else shown[:77] + "..."
-            errors.append("TGP954 [%s] %s is not %s%s. Fix: %s." % (name, shown, problem[0],
-                                                             " (or empty)" if empty_ok else "", problem[1]))
+            errors.append("TGP954 [%s] %s is not %s%s. Fix: %s." % (
+                name, shown, problem[0], " (or empty)" if empty_ok else "", problem[1]))
     return errors

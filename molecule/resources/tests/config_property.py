@@ -50,26 +50,26 @@ def seed():
 # random values of each kind (each checked against its kind before use)
 # --------------------------------------------------------------------------
 def _label(rng):
-    body = "".join(rng.choice(ALNUM + "-") for _ in range(rng.randint(1, 14)))
+    body = "".join(rng.choice(ALNUM + "-") for dummy in range(rng.randint(1, 14)))
     return (rng.choice(ALNUM) + body.strip("-") + rng.choice(ALNUM))[:63]
 
 
 def hostname(rng):
-    name = ".".join(_label(rng) for _ in range(rng.randint(2, 4)))
+    name = ".".join(_label(rng) for dummy in range(rng.randint(2, 4)))
     name = name if not name.replace(".", "").isdigit() else "h" + name
     assert values.is_hostname(name), name
     return name
 
 
 def alpn(rng):
-    token = rng.choice(ALNUM) + "".join(rng.choice(ALNUM + "._/-") for _ in range(rng.randint(0, 12)))
+    token = rng.choice(ALNUM) + "".join(rng.choice(ALNUM + "._/-") for dummy in range(rng.randint(0, 12)))
     assert values.is_alpn(token), token
     return token
 
 
 def backend_name(rng):
     name = rng.choice(string.ascii_letters) + "".join(
-        rng.choice(string.ascii_letters + string.digits + "_-") for _ in range(rng.randint(0, 20)))
+        rng.choice(string.ascii_letters + string.digits + "_-") for dummy in range(rng.randint(0, 20)))
     assert values.is_backend_name(name), name
     return name
 
@@ -89,8 +89,8 @@ def go_duration(rng):
 
 
 def path(rng):
-    value = "/" + "/".join("".join(rng.choice(ALNUM + "._+@,=-") for _ in range(rng.randint(1, 12)))
-                           for _ in range(rng.randint(1, 4)))
+    value = "/" + "/".join("".join(rng.choice(ALNUM + "._+@,=-") for dummy in range(rng.randint(1, 12)))
+                           for dummy in range(rng.randint(1, 4)))
     value = "/".join(part if part not in (".", "..") else "x" for part in value.split("/"))
     assert values.path_problem(value) is None, value
     return value
@@ -98,14 +98,14 @@ def path(rng):
 
 def text(rng):
     alphabet = string.ascii_letters + string.digits + " .,:!?()&%@+=-_/*|~^[]"
-    value = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60))).strip() or "x"
+    value = "".join(rng.choice(alphabet) for dummy in range(rng.randint(1, 60))).strip() or "x"
     assert values.kind_problem("text", value) is None, value
     return value
 
 
 def url(rng, scheme="https"):
     path = "".join(rng.choice(ALNUM + "._~&+,=:@/?-") if rng.random() < .95 else "%%%02X" % rng.randint(0, 255)
-                   for _ in range(rng.randint(0, 30)))
+                   for dummy in range(rng.randint(0, 30)))
     value = "%s://%s%s/%s" % (scheme, hostname(rng), (":%d" % rng.randint(1, 65535)) if rng.random() < .3 else "",
                               path)
     assert values.is_url(value, (scheme,)), value
@@ -128,7 +128,7 @@ def router_topology(rng, kind):
     proxy = rng.choice([True, False]) if kind != "sslh" else False
     domain = hostname(rng)
     backends, routes = {}, [{"match": "sni_exact", "value": domain, "backend": "mtg"}]
-    for _ in range(rng.randint(0, 4)):
+    for dummy in range(rng.randint(0, 4)):
         name = backend_name(rng)
         if name in ("mtg", "web") or name in backends:
             continue
@@ -215,16 +215,16 @@ def caddy_case(rng):
 
 def mtg_case(rng):
     case = {"mtg_domain": hostname(rng), "mtg_tolerate_time_skewness": go_duration(rng),
-            "mtg_blocklist_urls": [url(rng) for _ in range(rng.randint(0, 2))],
+            "mtg_blocklist_urls": [url(rng) for dummy in range(rng.randint(0, 2))],
             "mtg_blocklist_update_each": go_duration(rng), "mtg_doppelganger_raid_each": go_duration(rng),
-            "mtg_doppelganger_urls": rng.choice([None, [url(rng) for _ in range(rng.randint(1, 3))]]),
+            "mtg_doppelganger_urls": rng.choice([None, [url(rng) for dummy in range(rng.randint(1, 3))]]),
             "mtg_timeout_tcp": rng.choice(["", go_duration(rng)]), "mtg_timeout_idle": rng.choice(["", go_duration(rng)]),
             # resolvers by address: `mtg access` (the checker) resolves a DoH or DoT host name at start, and the
             # test bed has no DNS for random names
             "mtg_dns": rng.choice(["", "9.9.9.9", "udp://[2620:fe::fe]", "udp://9.9.9.9:53", "tls://9.9.9.9:853",
                                    "https://%s/%s" % (rng.choice(["9.9.9.9", "[2620:fe::fe]"]), _label(rng))]),
             "mtg_proxies": rng.choice([[], ["socks5://%s:%d" % (rng.choice(["10.0.0.1", hostname(rng)]),
-                                                               rng.randint(1, 65535))]]),
+                                                                rng.randint(1, 65535))]]),
             "mtg_anti_replay_max_size": rng.choice(["1mib", "%dkib" % rng.randint(1, 4096), "16 mb"]),
             "mtg_stats_bind_to": "127.0.0.1:%d" % rng.randint(1025, 60000)}
     assert variables.value_errors(case) == [], case

@@ -23,7 +23,7 @@ HERE = os.path.dirname(filters.__file__)
 def test_filter_map_is_complete():
     names = {"tgp_validate", "tgp_topology_errors", "tgp_normalise", "tgp_hostport", "tgp_seconds", "tgp_tuning",
              "tgp_nginx_workers", "tgp_nofile", "tgp_stage_binds", "tgp_platform", "tgp_interface_errors",
-             "tgp_shared_site", "tgp_shared_traits", "tgp_value_errors"}
+             "tgp_shared_site", "tgp_shared_traits", "tgp_value_errors", "tgp_role_defaults"}
     assert set(filters.FilterModule().filters()) == names
 
 
@@ -32,6 +32,7 @@ def test_filter_map_is_complete():
     ("tgp_normalise", "dict", "dict"), ("tgp_hostport", "str", "dict"), ("tgp_seconds", "str", "int"),
     ("tgp_tuning", "dict", "dict"), ("tgp_nginx_workers", "int", "dict"),
     ("tgp_nofile", "int", "int"), ("tgp_stage_binds", "list", "list"), ("tgp_value_errors", "list", "list"),
+    ("tgp_role_defaults", "raw", "dict"),
 ])
 def test_every_filter_has_a_doc_file(name, input_type, return_type):
     with open(os.path.join(HERE, name + ".yml")) as handle:

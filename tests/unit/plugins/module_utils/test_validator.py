@@ -832,7 +832,6 @@ def test_tcp_tw_reuse_is_derived_when_a_router_backend_is_off_loopback():
     assert tuned["sysctl"]["net.ipv4.tcp_tw_reuse"] == 1 and tuned["policies"]["net.ipv4.tcp_tw_reuse"] == "exact"
 
 
-
 @pytest.mark.parametrize("rkind", sorted(t.ROUTER_CAPABILITIES))
 def test_every_route_kind_a_router_cannot_do_is_rejected_naming_it(rkind):
     base = {"haproxy": HAPROXY, "nginx_stream": NGINX, "sslh": SSLH}[rkind]
