@@ -369,10 +369,15 @@ def mtg_preflight(spec):
         if key == "stats_bind_to" and not spec.get("stats_enabled", True):
             continue
         try:
-            split_hostport(value)
+            host, dummy = split_hostport(value)
         except (ValueError, TypeError) as exc:
             err(var, "%r is not a host:port bind address (%s)." % (value, exc),
                 "write it as 127.0.0.1:3128, 0.0.0.0:443 or [::]:443.")
+            continue
+        if values.ip(host) is None:
+            # mtg's own parser: "host is not an IP address"
+            err(var, "%r binds to a name; mtg binds to IP addresses only." % (value,),
+                "write the address, e.g. 127.0.0.1:%s." % value.rsplit(":", 1)[1])
     for var, key in (("mtg_public_ipv4", "public_ipv4"), ("mtg_public_ipv6", "public_ipv6")):
         value = spec.get(key)
         if value:

@@ -32,7 +32,10 @@ CASES = {
     "bind-not-hostport": (["mtg_bind_to=443"], "TGP004 [mtg_bind_to (mtg.bind)]: mtg.bind is '443'"),
     "unsupported-architecture": (["__mtg_architecture=mips64"], "[ansible_facts.architecture] mips64 has no mtg release"),
     # passes the role's preflight; mtg's own check of the candidate file rejects it
-    "rejected-by-mtg": (["mtg_timeout_tcp=0s"], "mtg rejected the new configuration; the running one was kept"),
+    "rejected-by-mtg": (["mtg_anti_replay_error_rate=100"],
+                        "mtg rejected the new configuration; the running one was kept"),
+    "stats-bound-to-a-name": (["mtg_stats_bind_to=localhost:3129"],
+                              "[mtg_stats_bind_to] 'localhost:3129' binds to a name; mtg binds to IP addresses only"),
     # every string is checked for its kind before it reaches a config (module_utils/variables.py)
     "dns-of-another-kind": (["mtg_dns=ftp://resolver.invalid"],
                             "[mtg_dns] 'ftp://resolver.invalid' is not a resolver as mtg reads it"),

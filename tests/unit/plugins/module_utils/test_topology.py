@@ -246,3 +246,12 @@ def test_doppelganger_in_the_toml():
 def test_sslh_select_limit_never_exceeds_what_was_measured(listeners, version, measured):
     limit = t.sslh_select_max_sessions(listeners, version)
     assert measured - 3 <= limit <= measured
+
+
+
+@pytest.mark.parametrize("var,key", [("mtg_bind_to", "bind_to"), ("mtg_stats_bind_to", "stats_bind_to")])
+def test_mtg_binds_to_ip_addresses_only(var, key):
+    """mtg's parser refuses a host name in a bind address ("host is not an IP address")."""
+    errors = t.mtg_preflight(spec(**{key: "localhost:3129"}))
+    assert [e.var for e in errors] == [var] and "binds to a name" in errors[0].msg
+    assert t.mtg_preflight(spec(**{key: "[::1]:3129"})) == []
