@@ -248,7 +248,6 @@ def test_sslh_select_limit_never_exceeds_what_was_measured(listeners, version, m
     assert measured - 3 <= limit <= measured
 
 
-
 @pytest.mark.parametrize("var,key", [("mtg_bind_to", "bind_to"), ("mtg_stats_bind_to", "stats_bind_to")])
 def test_mtg_binds_to_ip_addresses_only(var, key):
     """mtg's parser refuses a host name in a bind address ("host is not an IP address")."""
