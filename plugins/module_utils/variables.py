@@ -30,7 +30,7 @@ KINDS = {
     # acme_sh
     "acme_sh_version": "release_version",
     "acme_sh_release_base_url": "url",
-    "acme_sh_release_checksum": "?checksum",
+    "acme_sh_release_checksum": "?release_checksum",
     "acme_sh_install_dir": "path",
     "acme_sh_extra_packages": "list:package",
     "acme_sh_user": "unix_name",

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ansible_collections.tgproxy.stealth.plugins.filter.topology import tgp_value_errors
-from ansible_collections.tgproxy.stealth.plugins.module_utils import values, variables
+from ansible_collections.tgproxy.stealth.plugins.module_utils import interface, values, variables
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
@@ -157,3 +157,34 @@ def test_a_secret_is_never_in_a_message():
 ])
 def test_kinds_the_daemons_themselves_hold_to(kind, value, ok):
     assert (values.kind_problem(kind, value) is None) is ok
+
+
+def _inventory_values():
+    """(where, name, value) of every variable the example inventory and the Molecule scenarios set."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "inventory-example", "*", "*_vars", "*"))):
+        files = glob.glob(os.path.join(path, "*.yml")) if os.path.isdir(path) else [path]
+        for name in files:
+            with open(name) as handle:
+                for key, value in (yaml.safe_load(handle) or {}).items():
+                    found.append((os.path.relpath(name, ROOT), key, value))
+    for path in sorted(glob.glob(os.path.join(ROOT, "molecule", "*", "molecule.yml"))):
+        with open(path) as handle:
+            text = handle.read().replace("${TGP_MIRROR_URL}", "http://172.30.77.1:8089")
+        inventory = ((yaml.safe_load(text).get("provisioner") or {}).get("inventory") or {})
+        for part in ("group_vars", "host_vars"):
+            for dummy, settings in (inventory.get(part) or {}).items():
+                for key, value in (settings or {}).items():
+                    found.append((os.path.relpath(path, ROOT), key, value))
+    return found
+
+
+def test_every_value_our_own_inventories_set_is_of_its_kind():
+    """The example inventory and every Molecule scenario pass the kind checks (a check that rejects a value the
+    test bed needs would stop every scenario)."""
+    found = [(where, name, value) for where, name, value in _inventory_values()
+             if not (isinstance(value, str) and "{{" in value)]
+    assert len(found) > 50
+    errors = ["%s: %s" % (where, message) for where, name, value in found
+              for message in variables.value_errors({name: value}) + interface.spec_errors({name: value})]
+    assert errors == []
