@@ -249,3 +249,24 @@ def test_role_defaults_are_the_roles_literal_defaults():
     defaults = tgp_role_defaults()
     assert defaults["mtg_fronting_port"] == 8443 and defaults["nginx_web_proxy_allow"] == ["127.0.0.1/32"]
     assert "haproxy_nbthread" not in defaults  # templated: only the role's context knows it
+
+
+def test_every_default_a_playbook_writes_for_its_own_variables_is_the_specs():
+    """The playbooks' own variables (tgproxy_*) default to what PLAYBOOK_SPEC says (docs/variables.md is made from
+    it), wherever a playbook spells the default out; None, {} and [] mean unset, an expression is described there."""
+    pattern = re.compile(r"\b(tgproxy_[a-z0-9_]*) \| default\(((?:[^()]|\([^()]*\))*)\)")
+    checked, wrong = 0, []
+    for path in sorted(glob.glob(os.path.join(ROOT, "playbooks", "**", "*.yml"), recursive=True)):
+        with open(path) as handle:
+            for number, line in enumerate(handle, 1):
+                for match in pattern.finditer(line):
+                    name, literal = match.group(1), match.group(2)
+                    spec = interface.PLAYBOOK_SPEC.get(name)
+                    if spec is None or re.match(r"^[a-z_]", literal) or literal in ("None", "omit", "'?'"):
+                        continue
+                    value = yaml.safe_load(literal.split(", true")[0])
+                    checked += 1
+                    if value != spec["default"] and not (value in ({}, [], "") and spec["default"] in (None, "")):
+                        wrong.append("%s:%d %s defaults to %r, PLAYBOOK_SPEC to %r" % (
+                            os.path.relpath(path, ROOT), number, name, value, spec["default"]))
+    assert checked >= 20 and not wrong, wrong
