@@ -95,7 +95,7 @@ CASES = {
     # of its kind (a duration), so only haproxy's own check of the candidate file refuses it (timer overflow)
     "rejected-by-haproxy": (["haproxy_inspect_delay=999999999d"], "haproxy -c"),
     "inspect-delay-of-another-kind": (["haproxy_inspect_delay=soon"],
-                                      "TGP954 [haproxy_inspect_delay] 'soon' is not a duration of one number and unit"),
+                                      "TGP954 [haproxy_inspect_delay] 'soon'"),
     "mtg-public-behind-router": (["mtg_bind_to=0.0.0.0:3128"], "TGP301"),
     "capacity-negative": (['{"tgproxy_capacity": {"connections": -1}}'], "TGP701"),
     "capacity-memory-too-small": (['{"tgproxy_capacity": {"connections": 7000, "memory_mb": 300, '

@@ -232,7 +232,10 @@ CASES = {
     "key-outside-cert-dirs": (["nginx_web_ssl_certificate_key=/var/www/site/privkey.pem"],
                               "[nginx_web_ssl_certificate_key] '/var/www/site/privkey.pem' is outside the certificate directories"),
     "proxy-allow-empty": (['{"nginx_web_proxy_allow": []}'], "nginx_web_proxy_allow"),
-    "rejected-by-nginx": (['{"nginx_web_ssl_protocols": ["TLSv9"]}'], "nginx: configuration file /etc/nginx/nginx.conf test failed"),
+    # no protocol at all: of its kind (a list of TLS protocol names), refused only by nginx's own check
+    "rejected-by-nginx": (['{"nginx_web_ssl_protocols": []}'], "nginx: configuration file /etc/nginx/nginx.conf test failed"),
+    "tls-protocol-of-another-kind": (['{"nginx_web_ssl_protocols": ["TLSv9"]}'],
+                                     "TGP954 [nginx_web_ssl_protocols] ['TLSv9']"),
     "manual-cert-missing": (["tgproxy_web_backend=manual_cert", "nginx_web_ssl_certificate=/etc/ssl/tgproxy-test/none.pem"],
                             "both files must exist"),
     "manual-key-mismatch": (["tgproxy_web_backend=manual_cert", "nginx_web_ssl_certificate_key=/etc/ssl/tgproxy-test/other.key"],

@@ -145,7 +145,10 @@ def test_an_earlier_routers_http_server_gives_way_to_the_stream_passthrough(host
 
 CASES = {
     "workers-above-open-file-limit": (['{"tgproxy_router": {"maxconn": 20000}}'], "needs worker_connections"),
-    "rejected-by-nginx": (["nginx_stream_preread_timeout=soon"], "test failed"),
+    # of its kind (a duration), a unit only nginx's own check of the candidate refuses (nginx has no "us")
+    "rejected-by-nginx": (["nginx_stream_preread_timeout=5us"], "test failed"),
+    "preread-timeout-of-another-kind": (["nginx_stream_preread_timeout=soon"],
+                                        "TGP954 [nginx_stream_preread_timeout] 'soon'"),
     "mtg-public-behind-router": (["mtg_bind_to=0.0.0.0:3128"], "TGP301"),
     "ssh-route-on-nginx-stream": (['{"tgproxy_router": {"routes": [{"match": "sni_exact", "value": "proxy.stealth.test", "backend": "mtg"},'
                                    ' {"match": "ssh", "backend": "web"}, {"match": "default", "backend": "web"}]}}'], "TGP512"),
