@@ -224,25 +224,25 @@ def test_the_interface_filter_reports_spec_errors_too():
     assert len(errors) == 1 and errors[0].startswith("TGP954 [tgproxy_web_backend]")
 
 
-def test_no_playbook_keeps_a_copy_of_a_role_default():
-    """A playbook reads some role variables before the role runs (its defaults are not loaded yet): it falls back
-    to the role's own default through tgp_role_defaults, never to a copy (None or '' mean unset)."""
-    defaults = interface.role_defaults()
+def _playbook_defaults():
+    """(where, variable, literal) of every ``variable | default(literal)`` in the playbooks."""
     pattern = re.compile(r"\b([a-z][a-z0-9_]*) \| default\(((?:[^()]|\([^()]*\))*)\)")
-    checked, copies = 0, []
     for path in sorted(glob.glob(os.path.join(ROOT, "playbooks", "**", "*.yml"), recursive=True)):
         with open(path) as handle:
             for number, line in enumerate(handle, 1):
                 for match in pattern.finditer(line):
-                    name, literal = match.group(1), match.group(2)
-                    if name not in defaults:
-                        continue
-                    checked += 1
-                    if literal.startswith("__tgproxy_role_defaults.") or literal in ("None", "none", "omit") \
-                            or literal.startswith("''") or re.match(r"^[a-z_]", literal):
-                        continue
-                    copies.append("%s:%d %s | default(%s)" % (os.path.relpath(path, ROOT), number, name, literal))
-    assert checked >= 20 and not copies, copies
+                    yield "%s:%d" % (os.path.relpath(path, ROOT), number), match.group(1), match.group(2)
+
+
+def test_no_playbook_keeps_a_copy_of_a_role_default():
+    """A playbook reads some role variables before the role runs (its defaults are not loaded yet): it falls back
+    to the role's own default through tgp_role_defaults, never to a copy (None or '' mean unset)."""
+    defaults = interface.role_defaults()
+    found = [(where, name, literal) for where, name, literal in _playbook_defaults() if name in defaults]
+    copies = ["%s %s | default(%s)" % (where, name, literal) for where, name, literal in found
+              if not (literal.startswith("__tgproxy_role_defaults.") or literal in ("None", "none", "omit")
+                      or literal.startswith("''") or re.match(r"^[a-z_]", literal))]
+    assert len(found) >= 20 and not copies, copies
 
 
 def test_role_defaults_are_the_roles_literal_defaults():
@@ -254,19 +254,11 @@ def test_role_defaults_are_the_roles_literal_defaults():
 def test_every_default_a_playbook_writes_for_its_own_variables_is_the_specs():
     """The playbooks' own variables (tgproxy_*) default to what PLAYBOOK_SPEC says (docs/variables.md is made from
     it), wherever a playbook spells the default out; None, {} and [] mean unset, an expression is described there."""
-    pattern = re.compile(r"\b(tgproxy_[a-z0-9_]*) \| default\(((?:[^()]|\([^()]*\))*)\)")
-    checked, wrong = 0, []
-    for path in sorted(glob.glob(os.path.join(ROOT, "playbooks", "**", "*.yml"), recursive=True)):
-        with open(path) as handle:
-            for number, line in enumerate(handle, 1):
-                for match in pattern.finditer(line):
-                    name, literal = match.group(1), match.group(2)
-                    spec = interface.PLAYBOOK_SPEC.get(name)
-                    if spec is None or re.match(r"^[a-z_]", literal) or literal in ("None", "omit", "'?'"):
-                        continue
-                    value = yaml.safe_load(literal.split(", true")[0])
-                    checked += 1
-                    if value != spec["default"] and not (value in ({}, [], "") and spec["default"] in (None, "")):
-                        wrong.append("%s:%d %s defaults to %r, PLAYBOOK_SPEC to %r" % (
-                            os.path.relpath(path, ROOT), number, name, value, spec["default"]))
-    assert checked >= 20 and not wrong, wrong
+    found = [(where, name, yaml.safe_load(literal.split(", true")[0])) for where, name, literal in _playbook_defaults()
+             if name in interface.PLAYBOOK_SPEC and not re.match(r"^[a-z_]", literal)
+             and literal not in ("None", "omit", "'?'")]
+    wrong = ["%s %s defaults to %r, PLAYBOOK_SPEC to %r" % (where, name, value, interface.PLAYBOOK_SPEC[name]["default"])
+             for where, name, value in found
+             if value != interface.PLAYBOOK_SPEC[name]["default"]
+             and not (value in ({}, [], "") and interface.PLAYBOOK_SPEC[name]["default"] in (None, ""))]
+    assert len(found) >= 20 and not wrong, wrong
