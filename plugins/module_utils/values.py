@@ -44,11 +44,6 @@ def is_hostname(name):
     return hostname_ok(name, 2)
 
 
-def canonical_hostname(name):
-    """The form every generated file uses: lower case, no trailing dot."""
-    return str(name).lower().rstrip(".")
-
-
 # --------------------------------------------------------------------------
 # Versions
 # --------------------------------------------------------------------------

@@ -90,11 +90,12 @@ def test_every_kind_has_a_sample():
         assert values.kind_problem(kind, sample) is None, kind
 
 
-@pytest.mark.parametrize("kind", sorted(SAMPLES))
-@pytest.mark.parametrize("meta", METACHARACTERS, ids=repr)
+# every kind with every metacharacter, but a space where it is part of the kind's syntax (a unit value or one
+# directive line)
+@pytest.mark.parametrize("kind,meta", [(kind, meta) for kind in sorted(SAMPLES) for meta in METACHARACTERS
+                                       if not (meta == " " and kind in TAKES_A_SPACE)],
+                         ids=lambda value: repr(value) if len(value) <= 2 else value)
 def test_no_kind_takes_a_config_metacharacter(kind, meta):
-    if meta == " " and kind in TAKES_A_SPACE:
-        pytest.skip("a space is part of this kind's syntax (a unit value or one directive line)")
     sample = SAMPLES[kind]
     for bad in (sample + meta, sample[:2] + meta + sample[2:], sample + meta + "x"):
         assert values.kind_problem(kind, bad) is not None, (kind, bad)
