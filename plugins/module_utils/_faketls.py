@@ -639,6 +639,24 @@ class FakeTLSConnection:
 
 # --- network ------------------------------------------------------------------------
 
+def proxy_header(version, source, destination):
+    """PROXY protocol header (``v1``/``v2``) for a TCP connection, or b"" for ``none``."""
+    if version in (None, "none", False):
+        return b""
+    (src_host, src_port), (dst_host, dst_port) = source, destination
+    v6 = ":" in src_host
+    if version == "v1":
+        return ("PROXY %s %s %s %d %d\r\n" % ("TCP6" if v6 else "TCP4", src_host, dst_host, src_port,
+                                              dst_port)).encode("ascii")
+    if version != "v2":
+        raise ValueError("PROXY version must be none, v1 or v2, not %r" % (version,))
+    family = socket.AF_INET6 if v6 else socket.AF_INET
+    addresses = (socket.inet_pton(family, src_host) + socket.inet_pton(family, dst_host)
+                 + struct.pack("!HH", src_port, dst_port))
+    return (b"\r\n\r\n\x00\r\nQUIT\n" + b"\x21" + (b"\x21" if v6 else b"\x11")
+            + struct.pack("!H", len(addresses)) + addresses)
+
+
 def _remaining(deadline):
     left = deadline - time.monotonic()
     if left <= 0:
@@ -701,14 +719,16 @@ def _new_result(host, port, sni):
 
 
 def open_faketls(host, port, secret_key, sni, timeout=5.0, family=None,
-                 random_fn=os.urandom, now=time.time):
+                 random_fn=os.urandom, now=time.time, proxy_protocol=None):
     """Connect and perform the FakeTLS handshake.
 
     Returns ``(connection, result)``: ``connection`` is a
     :class:`FakeTLSConnection` ready for payload when ``result["ok"]``,
     otherwise ``None`` (the socket is closed).  ``result`` is the dict
     described in :func:`selftest`.  ``family`` may be ``socket.AF_INET`` or
-    ``socket.AF_INET6`` to force the address family.
+    ``socket.AF_INET6`` to force the address family.  ``proxy_protocol``
+    (``v1``/``v2``) sends a PROXY header first, as a router would to an mtg
+    whose listener requires one.
     """
     secret_key = _check_secret_key(secret_key)
     result = _new_result(host, port, sni)
@@ -726,11 +746,12 @@ def open_faketls(host, port, secret_key, sni, timeout=5.0, family=None,
             else "%s:%s" % (sockaddr[0], sockaddr[1])
 
         result["step"] = STEP_SEND_CLIENT_HELLO
+        preamble = proxy_header(proxy_protocol, sock.getsockname()[:2], sockaddr[:2])
         hello = build_client_hello(secret_key, sni, random_fn=random_fn, now=now)
         client_random = client_random_of(hello)
         try:
             sock.settimeout(_remaining(deadline))
-            sock.sendall(hello)
+            sock.sendall(preamble + hello)
         except (OSError, socket.timeout) as exc:
             raise FakeTLSError(STEP_SEND_CLIENT_HELLO, "cannot send the ClientHello: %s" % exc)
 
@@ -801,7 +822,7 @@ def open_faketls(host, port, secret_key, sni, timeout=5.0, family=None,
                 pass
 
 
-def selftest(host, port, secret_key, sni, timeout=5.0, family=None):
+def selftest(host, port, secret_key, sni, timeout=5.0, family=None, proxy_protocol=None):
     """Connect to ``host:port``, do the FakeTLS handshake and close.
 
     Returns ``{"ok", "step", "error", "server_hello_len", "elapsed_ms",
@@ -809,7 +830,8 @@ def selftest(host, port, secret_key, sni, timeout=5.0, family=None):
     "fronting_suspected"}``; ``step`` is the last step reached, one of
     ``STEPS``; on success ``ok`` is True and ``step`` is ``"done"``.
     """
-    conn, result = open_faketls(host, port, secret_key, sni, timeout=timeout, family=family)
+    conn, result = open_faketls(host, port, secret_key, sni, timeout=timeout, family=family,
+                                proxy_protocol=proxy_protocol)
     if conn is not None:
         conn.close()
     return result

@@ -50,22 +50,8 @@ def timing_class(seconds):
     return ">=10s"
 
 
-def proxy_header(version, source, destination):
-    """PROXY protocol header (``v1``/``v2``) for a TCP connection, or b"" for ``none``."""
-    if version in (None, "none", False):
-        return b""
-    (src_host, src_port), (dst_host, dst_port) = source, destination
-    v6 = ":" in src_host
-    if version == "v1":
-        return ("PROXY %s %s %s %d %d\r\n" % ("TCP6" if v6 else "TCP4", src_host, dst_host, src_port,
-                                              dst_port)).encode("ascii")
-    if version != "v2":
-        raise ValueError("PROXY version must be none, v1 or v2, not %r" % (version,))
-    family = socket.AF_INET6 if v6 else socket.AF_INET
-    addresses = (socket.inet_pton(family, src_host) + socket.inet_pton(family, dst_host)
-                 + struct.pack("!HH", src_port, dst_port))
-    return (b"\r\n\r\n\x00\r\nQUIT\n" + b"\x21" + (b"\x21" if v6 else b"\x11")
-            + struct.pack("!H", len(addresses)) + addresses)
+# one implementation, shared with the FakeTLS self-test (a PROXY listener behind the router)
+proxy_header = _faketls.proxy_header
 
 
 # --- stimuli --------------------------------------------------------------------------

@@ -76,6 +76,14 @@ options:
     type: str
     choices: [pass, fail]
     default: pass
+  proxy_protocol:
+    description:
+      - Send a PROXY protocol header (V(v1) or V(v2)) before the ClientHello, as an SNI router does to an mtg
+        whose listener requires one (C(proxy-protocol-listener)). Used to check an mtg instance on its loopback
+        port directly, before the router sends it anything.
+    type: str
+    choices: [none, v1, v2]
+    default: none
   repeat:
     description:
       - Perform the handshake this many times, one after the other; every one must meet O(expect). A path that
@@ -255,7 +263,8 @@ def run(params, selftest_fn=None):
     port = 443 if port is None else int(port)
     if not 0 < port < 65536:
         raise ValueError("port must be between 1 and 65535")
-    result = dict(selftest_fn(params["host"], port, key, sni, timeout=timeout))
+    result = dict(selftest_fn(params["host"], port, key, sni, timeout=timeout,
+                              proxy_protocol=params.get("proxy_protocol") or "none"))
     result["expect"] = params.get("expect") or "pass"
     return judge(result, result["expect"]), result
 
@@ -270,6 +279,7 @@ def main():
             timeout=dict(type="float", default=5.0),
             expect=dict(type="str", choices=["pass", "fail"], default="pass"),
             repeat=dict(type="int", default=1),
+            proxy_protocol=dict(type="str", choices=["none", "v1", "v2"], default="none"),
         ),
         supports_check_mode=True,
     )

@@ -86,8 +86,9 @@ class FakeSelftest:
         self.calls = []
         self.ok, self.step, self.error = ok, step, error
 
-    def __call__(self, host, port, key, sni, timeout=5.0, family=None):
+    def __call__(self, host, port, key, sni, timeout=5.0, family=None, proxy_protocol="none"):
         self.calls.append((host, port, key, sni, timeout))
+        self.proxy_protocol = proxy_protocol
         return {"ok": self.ok, "step": self.step, "error": self.error, "host": host,
                 "port": port, "sni": sni, "server_hello_len": 0, "elapsed_ms": 1.0,
                 "tls_version": None}
@@ -112,6 +113,38 @@ def test_run_custom_sni_port_timeout():
     fake = FakeSelftest()
     mod.run(_params(sni="other.example", port=8443, timeout=1.5, secret=SECRET_B64), selftest_fn=fake)
     assert fake.calls == [("127.0.0.1", 8443, KEY, "other.example", 1.5)]
+
+
+def test_run_passes_the_proxy_protocol_version():
+    fake = FakeSelftest()
+    mod.run(_params(proxy_protocol="v2"), selftest_fn=fake)
+    assert fake.proxy_protocol == "v2"
+    mod.run(_params(), selftest_fn=fake)
+    assert fake.proxy_protocol == "none"
+
+
+@pytest.mark.parametrize("version, head", [("v2", b"\r\n\r\n\x00\r\nQUIT\n\x21\x11"), ("v1", b"PROXY TCP4 127.0.0.1 127.0.0.1 "),
+                                           ("none", b"\x16\x03\x01")])
+def test_the_proxy_header_goes_first_on_the_wire(version, head):
+    """A listener that requires PROXY gets the header before the ClientHello (a real socket on loopback)."""
+    import socket
+    import threading
+    from ansible_collections.tgproxy.stealth.plugins.module_utils import _faketls
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    got = []
+
+    def serve():
+        conn, dummy = server.accept()
+        got.append(conn.recv(64))
+        conn.close()
+    thread = threading.Thread(target=serve)
+    thread.start()
+    result = _faketls.selftest("127.0.0.1", server.getsockname()[1], KEY, DOMAIN, timeout=2.0, proxy_protocol=version)
+    thread.join(5)
+    server.close()
+    assert not result["ok"] and got and got[0].startswith(head), (got, result)
 
 
 def test_run_expect_fail():
@@ -201,7 +234,7 @@ def test_secret_is_no_log(run_main):
 def test_documentation_matches_argument_spec():
     import yaml
     doc = yaml.safe_load(mod.DOCUMENTATION)
-    assert set(doc["options"]) == {"host", "port", "secret", "sni", "timeout", "expect", "repeat"}
+    assert set(doc["options"]) == {"host", "port", "secret", "sni", "timeout", "expect", "repeat", "proxy_protocol"}
     assert doc["options"]["expect"]["choices"] == ["pass", "fail"]
     assert doc["attributes"]["check_mode"]["support"] == "full"
     yaml.safe_load(mod.EXAMPLES)
