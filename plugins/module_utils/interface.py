@@ -177,6 +177,22 @@ PLAYBOOK_SPEC = {
     "tgproxy_mtg_service": dict(
         type="str", kind="unit_name", default="mtg", playbooks="site, rollout, doctor",
         description="The systemd unit of mtg (a migration records its own in the host's local facts)."),
+    "tgproxy_mtg_blue_green": dict(
+        type="bool", default=None, playbooks="site, rollout",
+        description="Apply every mtg change through a second mtg instance the router switches to (hitless); "
+                    "unset: on behind HAProxy and nginx stream, off elsewhere (TGP330)."),
+    "tgproxy_mtg_alternate_bind": dict(
+        type="str", kind="?hostport", default=None, playbooks="site, rollout, doctor",
+        description="Where the second mtg instance of blue/green listens; unset: 127.0.0.1:3132 (beside "
+                    "mtg_bind_to on loopback), or the next port no other listener of the host takes."),
+    "tgproxy_mtg_alternate_stats_bind": dict(
+        type="str", kind="?hostport", default=None, playbooks="site, rollout, doctor",
+        description="The second mtg instance's Prometheus endpoint; unset: 127.0.0.1:3133, or the next free "
+                    "port."),
+    "tgproxy_mtg_drain_deadline": dict(
+        type="int", default=600, playbooks="site, rollout",
+        description="Seconds the old mtg instance of a blue/green switch may drain before it stops; the "
+                    "sessions still open then are closed and reported."),
     "tgproxy_validate_dns": dict(
         type="bool", default=True, playbooks="site, migrate, rollout",
         description="Warn when mtg_domain does not resolve to mtg_public_ipv4/ipv6."),
@@ -245,9 +261,9 @@ def _type_problem(spec, value):
         return "a string"
     if kind == "bool" and (value not in _BOOLS or isinstance(value, float)):
         return "true or false"
-    if kind == "int" and (isinstance(value, bool) or not (isinstance(value, int) or
+    if kind == "int" and (isinstance(value, bool) or not (isinstance(value, int) and value >= 0 or
                                                           isinstance(value, str) and value.isdigit())):
-        return "a whole number"
+        return "a whole number of 0 or more"
     if kind == "dict" and not isinstance(value, dict):
         return "a mapping"
     if kind == "list" and not isinstance(value, (list, tuple)):

@@ -38,6 +38,9 @@ PUBLIC_TLS_PORT = 443
 PUBLIC_HTTP_PORT = 80
 MTG_INTERNAL_PORT = 3128
 MTG_STATS_PORT = 3129
+# blue/green: the second mtg instance behind the router (3130/3131: migrate.yml's new mtg's stats)
+MTG_ALTERNATE_PORT = 3132
+MTG_ALTERNATE_STATS_PORT = 3133
 WEB_TLS_PORT = 8443
 # the web server's plain-HTTP port on loopback when a router owns :80
 WEB_INTERNAL_HTTP_PORT = 8080

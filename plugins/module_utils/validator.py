@@ -177,7 +177,7 @@ _TOP_KEYS = ("kind", "domain", "public_ipv4", "public_ipv6", "proxy_protocol", "
 _PLATFORM_KEYS = ("distribution", "version")
 _SITE_KEYS = ("shared_with",)
 _MTG_KEYS = ("version", "secret", "bind", "proxy_protocol_listener", "fronting", "concurrency", "stats_enabled",
-             "stats_bind", "idle_timeout")
+             "stats_bind", "idle_timeout", "blue_green", "alternate_bind", "alternate_stats_bind", "slot")
 _FRONTING_KEYS = ("host", "port", "proxy_protocol", "key")
 _ROUTER_KEYS = ("kind", "version", "listen", "terminates_tls", "transparent", "maxconn", "timeouts", "backends", "routes", "http",
                 "flavour")
@@ -352,6 +352,10 @@ CHECKS = {
                      "The second service fails to start with 'address already in use' (a wildcard bind overlaps "
                      "every specific address of its family).",
                      "Move one of them to another port or address."),
+    "TGP330": _check(ERROR, "Blue/green mtg where nothing can switch to the second instance.",
+                     "A second mtg would get no connection (no router in front, or one whose only way to change "
+                     "its backend is a restart that closes every session), or a setting of it is ignored.",
+                     "Leave mtg.blue_green unset: it is on behind HAProxy and nginx stream and off elsewhere."),
     # -- mtg domain fronting --------------------------------------------------
     "TGP401": _check(ERROR, "mtg fronting key spelled for another mtg version.",
                      "mtg ignores the key and resolves the secret's domain instead - which points back at this "
@@ -737,7 +741,7 @@ def _normalise(raw):
 
     web, wdaemon = _normalise_web(norm, facts, top, domain, pp_default, router_owns_80)
     doc["web"] = web
-    doc["mtg"] = _normalise_mtg(norm, facts, top, doc, is_router, pp_default, wdaemon)
+    doc["mtg"] = _normalise_mtg(norm, facts, top, doc, rkind if is_router else None, pp_default, wdaemon)
     doc["other_services"] = _normalise_others(norm, top)
     if not is_router:
         doc["router"] = None
@@ -807,8 +811,9 @@ def _normalise_web(norm, facts, top, domain, pp_default, router_owns_80):
     return web, wdaemon
 
 
-def _normalise_mtg(norm, facts, top, doc, is_router, pp_default, wdaemon):
-    """The mtg section: version, secret, bind, PROXY listener, fronting target (the web server), limits."""
+def _normalise_mtg(norm, facts, top, doc, rkind, pp_default, wdaemon):
+    """The mtg section: version, secret, bind, PROXY listener, fronting target (the web server), limits, slots."""
+    is_router = rkind is not None
     web = doc["web"]
     mtg_raw = norm.section(top.get("mtg"), "mtg", _MTG_KEYS)
     version = mtg_raw.get("version") or model.MTG_DEFAULT_VERSION
@@ -860,7 +865,96 @@ def _normalise_mtg(norm, facts, top, doc, is_router, pp_default, wdaemon):
     mtg["stats_enabled"] = norm.boolean(mtg_raw, "stats_enabled", "mtg", True)
     mtg["stats_bind"] = norm.address(mtg_raw, "stats_bind", "mtg", "127.0.0.1:%d" % model.MTG_STATS_PORT)
     mtg["idle_timeout"] = norm.duration(mtg_raw, "idle_timeout", "mtg", None)
+    binds = [mtg["bind"], mtg["stats_bind"]] + list(web["https_bind"] or []) + list(web["http_bind"] or [])
+    for other in top.get("other_services") or [] if isinstance(top.get("other_services"), list) else []:
+        bind = other.get("bind") if isinstance(other, dict) else None
+        binds.extend(bind if isinstance(bind, list) else [bind])
+    _normalise_mtg_slots(norm, mtg, mtg_raw, rkind, binds)
     return mtg
+
+
+def _ports_in_use(binds):
+    for bind in binds:
+        parsed = _hostport(bind) if isinstance(bind, str) else None
+        if parsed:
+            yield parsed[1]
+
+
+def _free_port(port, used):
+    while port in used:
+        port += 1
+    return port
+
+
+def _normalise_mtg_slots(norm, mtg, mtg_raw, rkind, doc_binds):
+    """Blue/green: two mtg instances (slots) on two loopback ports behind the router, one of them live.
+
+    ``slots`` maps blue (mtg.bind, mtg.stats_bind) and green (mtg.alternate_bind, mtg.alternate_stats_bind) to
+    their listeners; ``slot`` names the live one, whose listeners become ``bind`` and ``stats_bind`` (what the
+    router, the doctor and the probes reach). A change to mtg starts the other slot, checks it, switches the
+    router to it with a hitless reload and drains the old one (playbooks/tasks/mtg_switch.yml).
+    ``blue_green`` is on by default where the router reloads hitlessly (model.ROUTER_CAPABILITIES).
+    """
+    hitless = bool(rkind) and model.ROUTER_CAPABILITIES.get(rkind, {}).get("reload") == "hitless"
+    given = mtg_raw.get("blue_green")
+    blue_green = norm.boolean(mtg_raw, "blue_green", "mtg", hitless)
+    if blue_green and given not in (None, _MISSING) and not hitless:
+        norm.add("TGP330", ["mtg.blue_green"] + (["router.kind"] if rkind else ["kind"]),
+                 "mtg.blue_green is on, but %s." % (
+                     "sslh has no hitless reload: the switch to the new mtg would restart it and close every "
+                     "session it carries" if rkind == "sslh" else
+                     "mtg owns :443 itself (mtg_direct): no router can switch new connections to a second mtg"))
+        blue_green = False
+    slot = norm.choice(mtg_raw, "slot", "mtg", MTG_SLOTS, MTG_SLOTS[0])
+    mtg["blue_green"] = bool(blue_green)
+    if not (blue_green or slot == "green") or not is_router_kind(rkind):
+        for key in ("alternate_bind", "alternate_stats_bind"):
+            if mtg_raw.get(key) is not None:
+                norm.add("TGP330", ["mtg.%s" % key, "mtg.blue_green"],
+                         "mtg.%s is set, but no second mtg runs on this host (blue/green is off)." % key,
+                         fix="Remove mtg.%s, or turn blue/green on (behind HAProxy or nginx stream)." % key)
+        mtg["slot"], mtg["slots"] = "blue", None
+        return
+    # beside the first slot on loopback (a first slot elsewhere is TGP301/302's business, not this one's)
+    host = _hostport(mtg["bind"])[0] if mtg["bind"] and _hostport(mtg["bind"]) else "127.0.0.1"
+    host = host if _scope(host) == "loopback" else "127.0.0.1"
+    shown = "[%s]" % host if ":" in host else host
+    # defaults: the model's ports, or the next ones no other listener of the host takes
+    used = set(_ports_in_use(doc_binds))
+    port = _free_port(model.MTG_ALTERNATE_PORT, used)
+    alternate = norm.address(mtg_raw, "alternate_bind", "mtg", "%s:%d" % (shown, port))
+    stats_port = _free_port(max(model.MTG_ALTERNATE_STATS_PORT, port + 1), used | {port})
+    alternate_stats = norm.address(mtg_raw, "alternate_stats_bind", "mtg", "127.0.0.1:%d" % stats_port)
+    mtg["slots"] = {"blue": {"bind": mtg["bind"], "stats_bind": mtg["stats_bind"]},
+                    "green": {"bind": alternate, "stats_bind": alternate_stats}}
+    mtg["slot"] = slot or "blue"
+    live = mtg["slots"][mtg["slot"]]
+    mtg["bind"], mtg["stats_bind"] = live["bind"], live["stats_bind"]
+
+
+def is_router_kind(rkind):
+    return rkind in ROUTER_KINDS
+
+
+# the two mtg instances of blue/green, and the doc path of each one's listeners
+MTG_SLOTS = ("blue", "green")
+_SLOT_PATHS = {"blue": ("mtg.bind", "mtg.stats_bind"), "green": ("mtg.alternate_bind", "mtg.alternate_stats_bind")}
+
+
+def mtg_listeners(mtg):
+    """[(doc path, role, bind)] of every mtg listener on the host: each slot's, or the one instance's."""
+    if mtg.get("slots"):
+        out = []
+        for slot in MTG_SLOTS:
+            path, stats_path = _SLOT_PATHS[slot]
+            out.append((path, "bind", mtg["slots"][slot]["bind"]))
+            if mtg.get("stats_enabled"):
+                out.append((stats_path, "stats", mtg["slots"][slot]["stats_bind"]))
+        return [item for item in out if item[2]]
+    out = [("mtg.bind", "bind", mtg.get("bind"))]
+    if mtg.get("stats_enabled"):
+        out.append(("mtg.stats_bind", "stats", mtg.get("stats_bind")))
+    return [item for item in out if item[2]]
 
 
 def _normalise_others(norm, top):
@@ -958,8 +1052,12 @@ def _router_backends(norm, facts, doc, router, rkind, wdaemon):
             if item.get("address") is None:
                 norm.bad(_join(path, "address"), None, "host:port (required)")
         address = norm.address(item, "address", path, None) if item.get("address") is not None else None
-        backends[name] = {"address": address}
         facts.targets[name] = _target(doc, address) if address else None
+        if facts.targets[name] == "mtg" and mtg.get("slots") and _hostport(mtg["bind"]):
+            # blue/green: the backend that reaches either mtg slot goes to the live one
+            live = _hostport(mtg["bind"])
+            address = model.join_hostport(_connect_host(live[0], _GO), live[1])
+        backends[name] = {"address": address}
     for name, item in backends_raw.items():
         item = item if isinstance(item, dict) else {}
         target = facts.targets.get(name)
@@ -1147,11 +1245,9 @@ def _services(doc):
         if router.get("http"):
             for bind in router["http"].get("listen") or []:
                 out.append(("router", "http", "router.http.listen", bind, rdaemon))
-    mtg = doc["mtg"]
-    if mtg.get("bind"):
-        out.append(("mtg", "bind", "mtg.bind", mtg["bind"], _GO))
-    if mtg.get("stats_enabled") and mtg.get("stats_bind"):
-        out.append(("mtg", "stats", "mtg.stats_bind", mtg["stats_bind"], _GO))
+    for path, role, bind in mtg_listeners(doc["mtg"]):
+        # each slot is a service of its own: the two must not share a port
+        out.append((("mtg", path), role, path, bind, _GO))
     web = doc["web"]
     wdaemon = _WEB_DAEMON.get(web["kind"], _GENERIC)
     for bind in web.get("https_bind") or []:
@@ -1176,7 +1272,8 @@ def _target(doc, address):
         if _reaches(doc, host, port, bind, daemon):
             if target == "web":
                 return "web_http" if role == "http" else "web"
-            return target
+            # either slot of blue/green is mtg
+            return "mtg" if isinstance(target, tuple) and target[0] == "mtg" else target
     return None
 
 
@@ -1296,14 +1393,12 @@ def _check_mtg_limits(doc, facts, add):
 
 
 def _check_stats(doc, facts, add):
-    mtg = doc["mtg"]
-    if not mtg["stats_enabled"] or not mtg["stats_bind"]:
-        return
-    scope = _scope(_hostport(mtg["stats_bind"])[0])
-    if scope in ("wildcard", "public"):
-        add("TGP305", ["mtg.stats_bind"], "The stats endpoint listens on %s." % mtg["stats_bind"])
-    elif scope == "private":
-        add("TGP302", ["mtg.stats_bind"], "The stats endpoint listens on the private address %s." % mtg["stats_bind"])
+    for path, role, address in mtg_listeners(doc["mtg"]):
+        scope = _scope(_hostport(address)[0]) if role == "stats" and _hostport(address) else None
+        if scope in ("wildcard", "public"):
+            add("TGP305", [path], "The stats endpoint listens on %s." % address)
+        elif scope == "private":
+            add("TGP302", [path], "The stats endpoint listens on the private address %s." % address)
 
 
 def _check_site(doc, facts, add):
@@ -1328,12 +1423,12 @@ def _check_exposure(doc, facts, add):
     mtg = doc["mtg"]
     bind = _hostport(mtg["bind"]) if mtg["bind"] else None
     router = doc["router"]
-    if bind and doc["kind"] == "sni_router":
-        scope = _scope(bind[0])
+    for path, role, address in mtg_listeners(mtg) if doc["kind"] == "sni_router" else []:
+        scope = _scope(_hostport(address)[0]) if role == "bind" and _hostport(address) else None
         if scope in ("wildcard", "public"):
-            add("TGP301", ["mtg.bind"], "mtg listens on %s in an sni_router topology." % mtg["bind"])
+            add("TGP301", [path], "mtg listens on %s in an sni_router topology." % address)
         elif scope == "private":
-            add("TGP302", ["mtg.bind"], "mtg listens on the private address %s." % mtg["bind"])
+            add("TGP302", [path], "mtg listens on the private address %s." % address)
     if bind and doc["kind"] == "mtg_direct":
         if _scope(bind[0]) == "loopback":
             add("TGP303", ["mtg.bind"], "mtg is the public entry point but listens on %s." % mtg["bind"])

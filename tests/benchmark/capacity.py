@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+import statistics
 import time
 
 DIRECT_PORT = 3128  # the sink that stands in for mtg
@@ -100,6 +101,10 @@ class Bench(object):
         return self.sh("unshare -n cat /proc/sys/%s" % key.replace(".", "/")).strip()
 
 
+def median(values):
+    return statistics.median(list(values))
+
+
 def start_seeds(bench):
     bench.sh("test -s /run/seed-haproxy.pid && kill -0 $(cat /run/seed-haproxy.pid) || "
              "haproxy -f /opt/bench/seed-haproxy.cfg -D -p /run/seed-haproxy.pid")
@@ -114,6 +119,7 @@ def main():
     parser.add_argument("--rate-count", type=int, default=5000)
     parser.add_argument("--rss-connections", type=int, default=4000, help="idle connections for the memory figure")
     parser.add_argument("--burst", type=int, default=8000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the rate measurement")
     parser.add_argument("--pause", type=float, default=2.0, help="seconds the router is stopped during the burst")
     args = parser.parse_args()
     bench = Bench(args.container)
@@ -121,33 +127,45 @@ def main():
     time.sleep(3)  # HAProxy's first health checks
 
     rows = []
-    direct = bench.load("rate", DIRECT_PORT, "--count", args.rate_count, "--concurrency", 50)
     for name, port, where, daemon, restart in ROUTERS:
         # memory first, on a freshly started daemon, at a count both configurations hold
         bench.sh(restart)
         time.sleep(4)
         rss_opened, dummy, rss = bench.hold(port, args.rss_connections, where)
         time.sleep(2)
-        routed = bench.load("rate", port, "--count", args.rate_count, "--concurrency", 50)
         count = args.haproxy_connections if daemon == "haproxy" else args.connections
         opened, ended, dummy = bench.hold(port, count, where)
-        rows.append({"name": name, "routed": routed, "opened": opened, "ended": ended, "rss_kib": rss,
-                     "rss_opened": rss_opened["ok"], "count": count})
+        rows.append({"name": name, "port": port, "opened": opened, "ended": ended, "rss_kib": rss,
+                     "rss_opened": rss_opened["ok"], "count": count, "rounds": []})
         time.sleep(2)
+    # the new-connection rate: direct and through each router, interleaved in
+    # rounds (direct right before each router), so that machine noise hits
+    # both sides of a ratio alike; medians over the rounds
+    for dummy in range(args.rounds):
+        for row in rows:
+            direct = bench.load("rate", DIRECT_PORT, "--count", args.rate_count, "--concurrency", 50)
+            routed = bench.load("rate", row["port"], "--count", args.rate_count, "--concurrency", 50)
+            row["rounds"].append((direct, routed))
 
-    print("\n### Idle connections held, new-connection rate (%d connections, 50 at a time)\n" % args.rate_count)
-    print("Direct to the backend: %.0f conn/s, median %.3f ms, p99 %.3f ms, errors %s.\n"
-          % (direct["per_second"], direct["p50_ms"], direct["p99_ms"], direct["errors"] or "none"))
-    print("| router | held (errors) | still open after hold | RSS per 10k idle (measured at %d) | conn/s via router "
-          "| ratio to direct | added median / p99 latency |" % args.rss_connections)
-    print("|---|---|---|---|---|---|---|")
+    print("\n### Idle connections held, new-connection rate (%d connections, 50 at a time, median of %d rounds, "
+          "each router right after a direct run)\n" % (args.rate_count, args.rounds))
+    print("| router | held (errors) | still open after hold | RSS per 10k idle (measured at %d) | conn/s direct "
+          "| conn/s via router | ratio to direct (each round) | added median / p99 latency | errors |"
+          % args.rss_connections)
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        routed = row["routed"]
+        directs = [d for d, r in row["rounds"]]
+        routeds = [r for d, r in row["rounds"]]
+        ratios = [r["per_second"] / d["per_second"] for d, r in row["rounds"]]
         per10k = row["rss_kib"] * 10000.0 / max(1, row["rss_opened"]) / 1024.0
-        print("| %s | %d of %d (%s) | %d | %.1f MiB | %.0f | %.2f | %.3f / %.3f ms |" % (
-            row["name"], row["opened"]["ok"], row["count"], json.dumps(row["opened"]["errors"]) if row["opened"]["errors"] else "0",
-            row["ended"]["alive"], per10k, routed["per_second"], routed["per_second"] / direct["per_second"],
-            routed["p50_ms"] - direct["p50_ms"], routed["p99_ms"] - direct["p99_ms"]))
+        errors = [r["errors"] for r in routeds if r["errors"]] + [d["errors"] for d in directs if d["errors"]]
+        print("| %s | %d of %d (%s) | %d | %.1f MiB | %.0f | %.0f | %.2f (%s) | %.3f / %.3f ms | %s |" % (
+            row["name"], row["opened"]["ok"], row["count"],
+            json.dumps(row["opened"]["errors"]) if row["opened"]["errors"] else "0",
+            row["ended"]["alive"], per10k, median(d["per_second"] for d in directs),
+            median(r["per_second"] for r in routeds), median(ratios), " ".join("%.2f" % x for x in ratios),
+            median(r["p50_ms"] - d["p50_ms"] for d, r in row["rounds"]),
+            median(r["p99_ms"] - d["p99_ms"] for d, r in row["rounds"]), json.dumps(errors) if errors else "none"))
 
     # accept queue: the same burst against the collection's HAProxy while it
     # is busy for --pause seconds (its worker stopped, as during a CPU stall),

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
-from router_tests import listeners, main_pid  # noqa: E402
+from router_tests import assert_mtg_changes_are_blue_green, listeners, main_pid  # noqa: E402
 from config_property import assert_daemon_accepts_every_accepted_input  # noqa: E402
 from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
     DOMAIN, assert_ssh_through_443, child_pids, converge, count_lines, doctor, host_ip, pebble_root, reloaded, wait_for)
@@ -97,6 +97,8 @@ CASES = {
     "inspect-delay-of-another-kind": (["haproxy_inspect_delay=soon"],
                                       "TGP954 [haproxy_inspect_delay] 'soon'"),
     "mtg-public-behind-router": (["mtg_bind_to=0.0.0.0:3128"], "TGP301"),
+    "second-mtg-on-the-first-ones-port": (["tgproxy_mtg_alternate_bind=127.0.0.1:3128"],
+                                          "tgproxy_mtg_alternate_bind (mtg.alternate_bind)"),
     "capacity-negative": (['{"tgproxy_capacity": {"connections": -1}}'], "TGP701"),
     "capacity-memory-too-small": (['{"tgproxy_capacity": {"connections": 7000, "memory_mb": 300, '
                                    '"new_per_second": 100000}}'], "300 MiB cannot hold 7000 connections"),
@@ -147,3 +149,10 @@ def test_every_input_the_model_accepts_gives_a_config_the_daemon_accepts(host, d
     """Random valid topologies and random strings of every kind, rendered by the roles' templates and the model's
     renderer, checked by the daemon installed on the host (molecule/resources/tests/config_property.py)."""
     assert_daemon_accepts_every_accepted_input(host.backend.get_hostname(), daemon)
+
+
+def test_a_change_of_mtg_under_load_goes_blue_green_and_drops_nothing(host, router, tmp_path):
+    """HAProxy 3.0 (Debian 13): the second instance, a hitless reload, the drain; a killed play resumes."""
+    if not host.backend.get_hostname().endswith("debian13"):
+        pytest.skip("the switch under load runs on one host of the scenario (debian13; nginx_stream: debian12)")
+    assert_mtg_changes_are_blue_green(host, router, tmp_path)

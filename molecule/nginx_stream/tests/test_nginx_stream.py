@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
-from router_tests import listeners, web_backend  # noqa: E402
+from router_tests import assert_mtg_changes_are_blue_green, listeners, web_backend  # noqa: E402
 from config_property import assert_daemon_accepts_every_accepted_input  # noqa: E402
 from testbed_helpers import DOMAIN, PROJECT, converge, count_lines, host_ip, pebble_root, wait_for  # noqa: E402,F401  pylint: disable=unused-import
 
@@ -172,3 +172,10 @@ def test_every_input_the_model_accepts_gives_a_config_the_daemon_accepts(host):
     flags), rendered by the role's template and checked by the nginx installed on the host
     (molecule/resources/tests/config_property.py)."""
     assert_daemon_accepts_every_accepted_input(host.backend.get_hostname(), "nginx_stream")
+
+
+def test_a_change_of_mtg_under_load_goes_blue_green_and_drops_nothing(host, router, tmp_path):
+    """nginx 1.22 (Debian 12): the second instance, a graceful reload, the drain; a killed play resumes."""
+    if not host.backend.get_hostname().endswith("debian12"):
+        pytest.skip("the switch under load runs on one host of the scenario (debian12; haproxy: debian13)")
+    assert_mtg_changes_are_blue_green(host, router, tmp_path)

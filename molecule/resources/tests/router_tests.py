@@ -9,6 +9,7 @@ servers it counts usable) or ``failed_upstream_skip_s`` (how long it skips an
 upstream that refused a connection).
 """
 
+import json
 import os
 import re
 import socket
@@ -24,10 +25,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "plugins", "module_utils
 import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 from testbed_helpers import (  # noqa: E402
     DOMAIN, EPHEMERAL, PROJECT, assert_doctor_passes, assert_reference_mode_ran, assert_each_host_serves_its_own_site,
-    assert_public_headers_are_ordinary, converge, host_ip, wait_for, web_answers)
+    assert_public_headers_are_ordinary, converge, host_ip, start_playbook, wait_for, web_answers)
 
 sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
 import mtg_echo  # noqa: E402  (the test bed's MTProto client side)
+import migration_load  # noqa: E402  (bounded client load: sessions through mtg to the DC simulator)
 
 
 def listeners(host, unit):
@@ -220,3 +222,100 @@ def test_website_still_served_on_443_with_mtg_stopped(host, router, pebble_root)
     finally:
         host.run_expect([0], "systemctl start mtg")
         mtg_routed_again(host, router)
+
+
+# -- blue/green mtg (playbooks/tasks/mtg.yml) -----------------------------------------------------------------------
+FACT = "/etc/ansible/facts.d/tgproxy.fact"
+# a change of mtg's configuration only (the model and the router stay as they are)
+MTG_CHANGE = ["mtg_tolerate_time_skewness=7s"]
+DRAIN = re.compile(r"drain: (\S+) sessions on the old mtg at the switch, (\d+) when the drain began, (\d+) of those "
+                   r"ended on their own, (\d+) closed at the")
+
+
+def host_state(host):
+    fact = host.file(FACT)
+    return json.loads(fact.content_string) if fact.exists else {}
+
+
+def recap_changed(text):
+    match = re.search(r"changed=(\d+)", text.split("PLAY RECAP")[-1])
+    return int(match.group(1)) if match else None
+
+
+def assert_mtg_changes_are_blue_green(host, router, tmp_path):
+    """A change of mtg under client load goes through the second instance: no failed connection, no broken
+    session, no byte lost; a run with nothing to change changes nothing; a play killed after the switch is
+    resumed by the next run, which ends with one mtg, the inventory's, behind the router."""
+    name = host.backend.get_hostname()
+    converge_yml = os.path.join(PROJECT, "molecule", router["scenario"], "converge.yml")
+    assert host_state(host).get("mtg_slot", "blue") == "blue"
+    # 1. under load: >= 500 sessions exchanging data with the DC simulator, 100 new connections/s
+    load = migration_load.Run(tmp_path, host_ip(host), 443, secret_of(host), sessions=520, short=0.8,
+                              short_life="5:20", rate=100, duration=600)
+    started = time.time()
+    try:
+        proc = converge(router["scenario"], name, MTG_CHANGE + ["tgproxy_mtg_drain_deadline=25"])
+        took = time.time() - started
+        time.sleep(5)  # the load keeps going through the new instance
+    finally:
+        result = load.finish()
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-5000:]
+    drain = DRAIN.search(text)
+    assert drain, text[-3000:]
+    at_switch, at_drain, ended, closed = drain.group(1), int(drain.group(2)), int(drain.group(3)), int(drain.group(4))
+    failed_new, broken, lost = migration_load.damage(result)
+    long_closed = result["sessions"]["long"].get("closed_by_server", 0)
+    print(json.dumps({"router": router["unit"], "failed_new": failed_new, "broken_sessions": broken, "bytes_lost": lost,
+                      "longest_gap_s": result["new"]["longest_gap_s"], "run_s": round(took, 1),
+                      "new_ok": result["new"]["ok"], "peak_open": result["peak_open"], "at_switch": at_switch,
+                      "at_drain": at_drain, "ended_on_their_own": ended, "closed_at_deadline": closed,
+                      "long_closed": long_closed, "bytes_echoed": result["bytes"]["echoed"]}))
+    assert result["peak_open"] >= 500
+    assert (failed_new, broken, lost) == (0, 0, 0), result
+    # the sessions the switch closed are the long ones still on the old instance at the deadline, and no other
+    assert long_closed == closed and ended + closed == at_drain
+    assert result["new"]["longest_gap_s"] < 1.0, result["new"]
+    assert result["bytes"]["echoed"] == result["bytes"]["sent"] > 0
+    assert host_state(host)["mtg_slot"] == "green" and "mtg_switch_from" not in host_state(host)
+    assert host.service("mtg-green").is_running and not host.service("mtg").is_running
+    assert not host.service("mtg").is_enabled and host.service("mtg-green").is_enabled
+    assert listeners(host, "mtg-green") == ["127.0.0.1:3132", "127.0.0.1:3133"]
+    assert 'tolerate-time-skewness = "7s"' in host.file("/etc/mtg/mtg-green.toml").content_string
+    assert "127.0.0.1:3132" in host.file(router["config"]).content_string
+    # 2. nothing to change: nothing changes
+    proc = converge(router["scenario"], name, MTG_CHANGE)
+    assert proc.returncode == 0 and recap_changed(proc.stdout) == 0, proc.stdout[-3000:]
+    assert "stays live" in proc.stdout
+    # 3. back to the inventory's settings, the play killed after the switch, during the drain
+    session = MTProtoSession(host_ip(host), secret_of(host))
+    play = start_playbook(converge_yml, name, ["tgproxy_mtg_drain_deadline=300"])
+    try:
+        assert wait_for(lambda: host_state(host).get("mtg_switch_from") == "green" or play.poll() is not None,
+                        seconds=300, interval=1)
+        assert play.poll() is None, play.communicate()[0][-3000:]
+        # the router's reload happens right after the record: wait for the drain to begin
+        assert wait_for(lambda: "127.0.0.1:3128" in host.file(router["config"]).content_string, seconds=120)
+        time.sleep(3)
+    finally:
+        play.kill()
+        play.communicate()
+    # the session opened before is still on the old instance, which still runs
+    assert session.echo(4096)
+    assert host.service("mtg-green").is_running and host.service("mtg").is_running
+    proc = converge(router["scenario"], name, ["tgproxy_mtg_drain_deadline=2"])
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-5000:]
+    assert "a switch a stopped play left" in text
+    with pytest.raises((EOFError, OSError)):
+        session.echo(4096)  # closed at the deadline of the resumed drain
+    session.close()
+    assert host_state(host)["mtg_slot"] == "blue" and "mtg_switch_from" not in host_state(host)
+    assert host.service("mtg").is_running and not host.service("mtg-green").is_running
+    assert listeners(host, "mtg") == ["127.0.0.1:3128", "127.0.0.1:3129"]
+    assert 'tolerate-time-skewness = "7s"' not in host.file("/etc/mtg/config.toml").content_string
+    fresh = MTProtoSession(host_ip(host), secret_of(host))
+    try:
+        assert fresh.echo(4096)
+    finally:
+        fresh.close()

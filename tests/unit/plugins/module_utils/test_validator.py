@@ -254,6 +254,15 @@ BAD = [
     ("mtg and web on the same port", mut(HAPROXY, {"mtg.bind": "127.0.0.1:8443",
                                                    "router.backends.mtg.address": "127.0.0.1:8443"}),
      {"TGP320", "TGP403"}),  # and fronting to 127.0.0.1:8443 now reaches mtg itself
+    # -- blue/green mtg
+    ("second mtg on the first one's port", mut(HAPROXY, {"mtg.alternate_bind": "127.0.0.1:3128"}), {"TGP320"}),
+    ("second mtg's stats on the web port", mut(NGINX, {"mtg.alternate_stats_bind": "127.0.0.1:8443"}), {"TGP320"}),
+    ("second mtg on a public address", mut(HAPROXY, {"mtg.alternate_bind": "0.0.0.0:3132"}), {"TGP301"}),
+    ("second mtg's stats public", mut(HAPROXY, {"mtg.alternate_stats_bind": "0.0.0.0:3133"}), {"TGP305"}),
+    ("blue/green asked of sslh", mut(SSLH, {"mtg.blue_green": True}), {"TGP330"}),
+    ("blue/green asked of mtg on :443", mut(DIRECT, {"mtg.blue_green": True}), {"TGP330"}),
+    ("a second mtg's port with blue/green off", mut(HAPROXY, {"mtg.blue_green": False,
+                                                             "mtg.alternate_bind": "127.0.0.1:3140"}), {"TGP330"}),
     # -- fronting
     ("fronting key host on 2.2.8", mut(DIRECT, {"mtg.fronting.key": "host"}), {"TGP401"}),
     ("fronting key ip on 2.3.0", mut(DIRECT, {"mtg.version": "2.3.0", "mtg.fronting.key": "ip"}), {"TGP401"}),
@@ -843,3 +852,37 @@ def test_every_route_kind_a_router_cannot_do_is_rejected_naming_it(rkind):
         findings = [f for f in v.validate(mut(base, {"router.routes": [route] + ROUTES})) if f.code == "TGP512"]
         assert len(findings) == 1 and ("which %s cannot do" % rkind) in str(findings[0]), findings
     assert (rkind == "haproxy") == (not cannot)
+
+
+# -- blue/green mtg: two slots, one live -------------------------------------------------------------------
+
+def test_blue_green_is_on_behind_routers_that_reload_hitlessly_and_off_elsewhere():
+    for base, expected in ((HAPROXY, True), (NGINX, True), (SSLH, False), (DIRECT, False)):
+        mtg = v.normalise(base)["mtg"]
+        assert mtg["blue_green"] is expected, base["router"]
+        assert (mtg["slots"] is not None) is expected
+        assert mtg["slot"] == "blue"
+
+
+def test_the_live_slot_decides_where_the_router_and_the_doctor_reach_mtg():
+    blue = v.normalise(HAPROXY)
+    assert blue["mtg"]["slots"] == {"blue": {"bind": "127.0.0.1:3128", "stats_bind": "127.0.0.1:3129"},
+                                    "green": {"bind": "127.0.0.1:3132", "stats_bind": "127.0.0.1:3133"}}
+    assert blue["router"]["backends"]["mtg"]["address"] == "127.0.0.1:3128"
+    assert not v.validate(mut(HAPROXY, {"mtg.slot": "green"}))
+    green = v.normalise(mut(HAPROXY, {"mtg.slot": "green"}))
+    mtg = green["mtg"]
+    assert (mtg["bind"], mtg["stats_bind"]) == ("127.0.0.1:3132", "127.0.0.1:3133")
+    # the inventory's backend names the first slot's port; it follows the live slot
+    assert green["router"]["backends"]["mtg"]["address"] == "127.0.0.1:3132"
+    assert green["mtg"]["slots"] == blue["mtg"]["slots"]
+
+
+def test_a_slot_that_is_not_blue_or_green_is_named():
+    findings = v.validate(mut(HAPROXY, {"mtg.slot": "red"}))
+    assert [(f.code, f.vars) for f in findings] == [("TGP004", ["mtg.slot"])], findings
+
+
+def test_the_second_slot_sits_on_the_first_ones_host():
+    result = v.normalise(mut(NGINX, {"mtg.bind": "[::1]:3128", "router.backends.mtg.address": "[::1]:3128"}))
+    assert result["mtg"]["slots"]["green"]["bind"] == "[::1]:3132"
