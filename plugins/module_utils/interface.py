@@ -189,6 +189,10 @@ PLAYBOOK_SPEC = {
         type="str", kind="?hostport", default=None, playbooks="site, rollout, doctor",
         description="The second mtg instance's Prometheus endpoint; unset: 127.0.0.1:3133, or the next free "
                     "port."),
+    "tgproxy_mtg_restart_ok": dict(
+        type="bool", default=False, playbooks="site, rollout",
+        description="Without blue/green (mtg on :443, sslh, or tgproxy_mtg_blue_green false) a change restarts mtg: "
+                    "allow it to cut the sessions mtg carries (checked before anything changes)."),
     "tgproxy_mtg_drain_deadline": dict(
         type="int", default=600, playbooks="site, rollout",
         description="Seconds the old mtg instance of a blue/green switch may drain before it stops; the "

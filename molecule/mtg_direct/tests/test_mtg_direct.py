@@ -448,3 +448,36 @@ def test_fleet_report_renders_in_a_real_browser_and_its_qr_codes_decode(host, tm
     # never in the run's output either
     for secret, _link_ in links.values():
         assert secret not in proc.stdout + proc.stderr
+
+
+def test_a_change_that_restarts_mtg_on_443_asks_before_cutting_sessions(host):
+    """mtg owns :443: no second instance to switch to, so a change restarts it. With a session open the run stops
+    in the check play, naming the sessions it would cut and tgproxy_mtg_restart_ok, before anything changes on the
+    host; with the opt-in the change is applied (and the session cut)."""
+    from router_tests import MTProtoSession  # noqa: E402  pylint: disable=import-outside-toplevel
+    name = host.backend.get_hostname()
+    converge_yml = os.path.join(PROJECT, "molecule", "mtg_direct", "converge.yml")
+    change = ["mtg_tolerate_time_skewness=7s"]
+    snapshot = "sha256sum /etc/mtg/config.toml; systemctl show mtg -p MainPID"
+    before = host.check_output(snapshot)
+    session = MTProtoSession(_ip(host), _secret(host))
+    try:
+        assert session.echo(1024)
+        proc = run_playbook(converge_yml, name, change, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0, out[-3000:]
+        cut = re.search(r"\[tgproxy_mtg_restart_ok\] this run changes mtg \(config\), which restarts mtg and cuts the "
+                        r"(\d+) session\(s\) it carries now \(mtg owns :443 here\); nothing has changed", out)
+        assert cut and int(cut.group(1)) >= 1, out[-3000:]
+        assert host.check_output(snapshot) == before
+        assert session.echo(1024)  # untouched
+        proc = run_playbook(converge_yml, name, change + ["tgproxy_mtg_restart_ok=true"])
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert 'tolerate-time-skewness = "7s"' in host.file("/etc/mtg/config.toml").content_string
+        with pytest.raises((EOFError, OSError)):
+            session.echo(1024)
+    finally:
+        session.close()
+        # no session open now: nothing to ask
+        proc = converge("mtg_direct", name, [])
+        assert proc.returncode == 0, proc.stdout[-3000:]

@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Blue/green benchmark (prints figures; not a test): a change of mtg's configuration behind HAProxy, applied by
+restarting mtg (the naive way: tgproxy_mtg_blue_green=false) and blue/green (the default), under the same client
+load, interleaved in rounds on the same host so that machine noise hits both alike; medians over the rounds.
+
+The host is the `haproxy` Molecule scenario's Debian 13 host (HAProxy 3.0, mtg, Caddy), converged by
+tests/benchmark/bluegreen.sh. The load is tests/testbed/migration_load.py through :443: 520 FakeTLS sessions with
+the secret exchanging data with the DC simulator, every byte checked (80 % living 5-20 s and replaced, 20 % until
+the end), plus 100 new connections per second, each a handshake and an echo. Each change sets another
+mtg_tolerate_time_skewness, so every run has a change to apply. The drain deadline is 25 s.
+
+Per run: failed new connections, broken sessions (closed by the server, corrupt or timed out; the long sessions a
+blue/green drain closes at its deadline are counted apart, the naive restart's are broken), bytes lost (in flight
+in a broken session, or echoed wrong), the longest gap between accepted new connections, and the sessions closed
+at the deadline.
+
+    python3 tests/benchmark/bluegreen.py [--rounds 3]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROJECT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
+import migration_load  # noqa: E402  pylint: disable=wrong-import-position
+
+SCENARIO = "haproxy"
+HOST = "haproxy-debian13"
+CONVERGE = os.path.join(PROJECT, "molecule", SCENARIO, "converge.yml")
+DEADLINE = 25
+
+
+def sh(*cmd):
+    return subprocess.run(list(cmd), check=True, capture_output=True, text=True).stdout.strip()
+
+
+def ephemeral_dir():
+    return sh("bash", "-c", "ls -dt /root/.ansible/tmp/molecule.*.%s | head -1" % SCENARIO)
+
+
+def playbook(extra):
+    ephemeral = ephemeral_dir()
+    cmd = ["ansible-playbook", "-i", os.path.join(ephemeral, "inventory"), "--limit", HOST, CONVERGE]
+    for item in extra:
+        cmd += ["-e", item]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ephemeral, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               MOLECULE_EPHEMERAL_DIRECTORY=ephemeral)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError("converge failed:\n%s" % (proc.stdout + proc.stderr)[-4000:])
+
+
+def measure(way, skew):
+    address = sh("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", HOST)
+    secret = sh("docker", "exec", HOST, "cat", "/etc/mtg/secret")
+    extra = ["mtg_tolerate_time_skewness=%ds" % skew, "tgproxy_mtg_drain_deadline=%d" % DEADLINE]
+    if way == "restart":
+        extra.append("tgproxy_mtg_blue_green=false")
+    load = migration_load.Run(tempfile.mkdtemp(prefix="tgp-bluegreen-"), address, 443, secret)
+    started = time.time()
+    try:
+        playbook(extra)
+        took = time.time() - started
+        time.sleep(5)  # the load goes on through what the change left
+    finally:
+        result = load.finish()
+    sessions = result["sessions"]
+    deliberate = way == "blue/green"
+    closes = [c for c in result["server_closes"] if not (deliberate and c[1] == "long")]
+    broken = len(closes) + sum(g.get(o, 0) for g in sessions.values() for o in ("corrupt", "timeout", "open_failed"))
+    return {"way": way, "failed_new": result["new"]["failed"], "new": result["new"]["failed"] + result["new"]["ok"],
+            "broken": broken, "bytes_lost": sum(c[2] for c in closes) + result["bytes"]["corrupt"],
+            "longest_gap_s": result["new"]["longest_gap_s"] or 0.0,
+            "closed_at_deadline": sessions["long"].get("closed_by_server", 0) if deliberate else 0,
+            "run_s": round(took, 1), "peak_open": result["peak_open"],
+            "echoed_mib": round(result["bytes"]["echoed"] / 1048576.0, 1)}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    rows = []
+    skew = 6
+    for number in range(args.rounds):
+        # alternate which way goes first, so neither always runs on a fresher host
+        ways = ("restart", "blue/green") if number % 2 == 0 else ("blue/green", "restart")
+        for way in ways:
+            skew += 1
+            row = measure(way, skew)
+            row["round"] = number + 1
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    playbook([])  # back to the inventory's settings
+    keys = ("failed_new", "broken", "bytes_lost", "longest_gap_s", "closed_at_deadline", "run_s")
+    print("\n| way (median of %d rounds) | failed new connections | broken sessions | bytes lost "
+          "| longest gap between accepted connections | sessions closed at the %d s deadline | run |" % (args.rounds,
+                                                                                                    DEADLINE))
+    print("|---|---|---|---|---|---|---|")
+    for way in ("restart", "blue/green"):
+        mine = [row for row in rows if row["way"] == way]
+        med = dict((key, statistics.median(row[key] for row in mine)) for key in keys)
+        print("| %s | %g of %g | %g | %g | %.2f s | %g | %.0f s |" % (
+            way, med["failed_new"], statistics.median(row["new"] for row in mine), med["broken"], med["bytes_lost"],
+            med["longest_gap_s"], med["closed_at_deadline"], med["run_s"]))
+    print("\nEach round: " + "; ".join("%d %s: %d/%d/%d, gap %.2f s" % (
+        row["round"], row["way"], row["failed_new"], row["broken"], row["bytes_lost"], row["longest_gap_s"])
+        for row in rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
