@@ -166,10 +166,13 @@ def describe(current):
     return "\n".join(jumps + rules) + "\n"
 
 
-def established(proc_tables, port):
+def established(proc_tables, port, exclude_self=False):
     """Number of established TCP connections whose local port is ``port``.
 
     ``proc_tables`` are the texts of /proc/net/tcp and /proc/net/tcp6.
+    ``exclude_self`` leaves out the host's connections to its own address
+    (the same address on both ends), e.g. mtg measuring its own site through
+    its own :443: nobody's session.
     """
     count = 0
     for text in proc_tables:
@@ -178,9 +181,11 @@ def established(proc_tables, port):
             if len(fields) < 4 or fields[3] != TCP_ESTABLISHED:
                 continue
             try:
-                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                local_ip, local_port = fields[1].rsplit(":", 1)
+                remote_ip = fields[2].rsplit(":", 1)[0]
+                local_port = int(local_port, 16)
             except (IndexError, ValueError):
                 continue
-            if local_port == port:
+            if local_port == port and not (exclude_self and local_ip == remote_ip):
                 count += 1
     return count

@@ -37,6 +37,13 @@ options:
     description: Seconds to wait at most.
     type: float
     required: true
+  exclude_self:
+    description:
+      - Leave out the host's connections to its own address (the same address on both ends), such as mtg's
+        measurement of its own site through its own :443 when it owns that port. Connections from loopback to
+        a loopback listener (a router in front) are left out too, so only for a port clients reach directly.
+    type: bool
+    default: false
   interval:
     description: Seconds between two counts.
     type: float
@@ -83,7 +90,7 @@ from ansible_collections.tgproxy.stealth.plugins.module_utils import migration
 TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 
 
-def count(port):
+def count(port, exclude_self=False):
     texts = []
     for path in TABLES:
         try:
@@ -91,7 +98,7 @@ def count(port):
                 texts.append(handle.read())
         except (IOError, OSError):
             continue
-    return migration.established(texts, port)
+    return migration.established(texts, port, exclude_self)
 
 
 def main():
@@ -100,6 +107,7 @@ def main():
             port=dict(type="int", required=True),
             deadline=dict(type="float", required=True),
             interval=dict(type="float", default=1.0),
+            exclude_self=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -107,11 +115,12 @@ def main():
     if not 0 < port < 65536 or deadline < 0 or module.params["interval"] <= 0:
         module.fail_json(msg="port must be 1-65535, deadline >= 0 and interval > 0")
     start = time.time()
-    first = current = count(port)
+    exclude = module.params["exclude_self"]
+    first = current = count(port, exclude)
     samples = [[0.0, first]]
     while current and not module.check_mode and time.time() - start < deadline:
         time.sleep(min(module.params["interval"], max(0.0, deadline - (time.time() - start))))
-        current = count(port)
+        current = count(port, exclude)
         samples.append([round(time.time() - start, 1), current])
     if len(samples) > 200:
         step = len(samples) / 200.0

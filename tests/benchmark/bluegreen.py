@@ -63,7 +63,7 @@ def measure(way, skew):
     secret = sh("docker", "exec", HOST, "cat", "/etc/mtg/secret")
     extra = ["mtg_tolerate_time_skewness=%ds" % skew, "tgproxy_mtg_drain_deadline=%d" % DEADLINE]
     if way == "restart":
-        extra.append("tgproxy_mtg_blue_green=false")
+        extra += ["tgproxy_mtg_blue_green=false", "tgproxy_mtg_restart_ok=true"]
     load = migration_load.Run(tempfile.mkdtemp(prefix="tgp-bluegreen-"), address, 443, secret)
     started = time.time()
     try:
@@ -101,9 +101,9 @@ def main():
             print(json.dumps(row), flush=True)
     playbook([])  # back to the inventory's settings
     keys = ("failed_new", "broken", "bytes_lost", "longest_gap_s", "closed_at_deadline", "run_s")
-    print("\n| way (median of %d rounds) | failed new connections | broken sessions | bytes lost "
-          "| longest gap between accepted connections | sessions closed at the %d s deadline | run |" % (args.rounds,
-                                                                                                    DEADLINE))
+    header = ("| way (median of %d rounds) | failed new connections | broken sessions | bytes lost "
+              "| longest gap between accepted connections | sessions closed at the %d s deadline | run |")
+    print("\n" + header % (args.rounds, DEADLINE))
     print("|---|---|---|---|---|---|---|")
     for way in ("restart", "blue/green"):
         mine = [row for row in rows if row["way"] == way]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # How many sessions sslh-select carries before select()'s FD_SETSIZE (1024)
-# stops it, per Debian release (sslh 1.22 on Debian 12, 2.x on Debian 13).
+# stops it, per Debian release (sslh 1.20 on Debian 12, 2.x on Debian 13).
 # A benchmark, not a test: it prints what it measured next to the model's
 # limit (topology.sslh_select_max_sessions, enforced by TGP210).
 #   bash tests/benchmark/sslh-select.sh            # both releases

@@ -199,3 +199,14 @@ def test_established_connections_on_a_port():
     assert migration.established([tcp, tcp6], 443) == 2
     assert migration.established([tcp], 10443) == 1
     assert migration.established(["header only\n"], 443) == 0
+
+
+def test_the_hosts_connections_to_its_own_address_can_be_left_out():
+    """mtg on :443 measuring its own site: the same address on both ends, nobody's session."""
+    tcp = ("  sl  local_address rem_address   st tx_queue rx_queue\n"
+           "   1: 0A00000A:01BB 0B00000A:C350 01 00000000:00000000\n"         # a client of 10.0.0.11
+           "   2: 0A00000A:01BB 0A00000A:C351 01 00000000:00000000\n")        # 10.0.0.10 to itself
+    tcp6 = ("  sl  local_address rem_address st\n"
+            "   0: 00000000000000000000000001000000:01BB 00000000000000000000000001000000:D000 01 0\n")  # ::1 to itself
+    assert migration.established([tcp, tcp6], 443) == 3
+    assert migration.established([tcp, tcp6], 443, exclude_self=True) == 1

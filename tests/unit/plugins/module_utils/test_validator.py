@@ -261,8 +261,8 @@ BAD = [
     ("second mtg's stats public", mut(HAPROXY, {"mtg.alternate_stats_bind": "0.0.0.0:3133"}), {"TGP305"}),
     ("blue/green asked of sslh", mut(SSLH, {"mtg.blue_green": True}), {"TGP330"}),
     ("blue/green asked of mtg on :443", mut(DIRECT, {"mtg.blue_green": True}), {"TGP330"}),
-    ("a second mtg's port with blue/green off", mut(HAPROXY, {"mtg.blue_green": False,
-                                                             "mtg.alternate_bind": "127.0.0.1:3140"}), {"TGP330"}),
+    ("a second mtg's port with blue/green off",
+     mut(HAPROXY, {"mtg.blue_green": False, "mtg.alternate_bind": "127.0.0.1:3140"}), {"TGP330"}),
     # -- fronting
     ("fronting key host on 2.2.8", mut(DIRECT, {"mtg.fronting.key": "host"}), {"TGP401"}),
     ("fronting key ip on 2.3.0", mut(DIRECT, {"mtg.version": "2.3.0", "mtg.fronting.key": "ip"}), {"TGP401"}),
