@@ -16,6 +16,7 @@ in a broken session, or echoed wrong), the longest gap between accepted new conn
 at the deadline.
 
     python3 tests/benchmark/bluegreen.py [--rounds 3]
+    python3 tests/benchmark/bluegreen.py --scenario mtg_direct   # mtg on :443: the restart alone (host converged)
 """
 
 import argparse
@@ -32,10 +33,9 @@ PROJECT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
 import migration_load  # noqa: E402  pylint: disable=wrong-import-position
 
-SCENARIO = "haproxy"
-HOST = "haproxy-debian13"
-CONVERGE = os.path.join(PROJECT, "molecule", SCENARIO, "converge.yml")
 DEADLINE = 25
+# --scenario mtg_direct: the restart alone, with mtg on :443 (no router: no blue/green to compare with)
+SETUP = {"scenario": "haproxy", "host": "haproxy-debian13"}
 
 
 def sh(*cmd):
@@ -43,12 +43,13 @@ def sh(*cmd):
 
 
 def ephemeral_dir():
-    return sh("bash", "-c", "ls -dt /root/.ansible/tmp/molecule.*.%s | head -1" % SCENARIO)
+    return sh("bash", "-c", "ls -dt /root/.ansible/tmp/molecule.*.%s | head -1" % SETUP["scenario"])
 
 
 def playbook(extra):
     ephemeral = ephemeral_dir()
-    cmd = ["ansible-playbook", "-i", os.path.join(ephemeral, "inventory"), "--limit", HOST, CONVERGE]
+    cmd = ["ansible-playbook", "-i", os.path.join(ephemeral, "inventory"), "--limit", SETUP["host"],
+           os.path.join(PROJECT, "molecule", SETUP["scenario"], "converge.yml")]
     for item in extra:
         cmd += ["-e", item]
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ephemeral, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
@@ -59,11 +60,13 @@ def playbook(extra):
 
 
 def measure(way, skew):
-    address = sh("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", HOST)
-    secret = sh("docker", "exec", HOST, "cat", "/etc/mtg/secret")
+    address = sh("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", SETUP["host"])
+    secret = sh("docker", "exec", SETUP["host"], "cat", "/etc/mtg/secret")
     extra = ["mtg_tolerate_time_skewness=%ds" % skew, "tgproxy_mtg_drain_deadline=%d" % DEADLINE]
     if way == "restart":
-        extra += ["tgproxy_mtg_blue_green=false", "tgproxy_mtg_restart_ok=true"]
+        extra.append("tgproxy_mtg_restart_ok=true")
+        if SETUP["scenario"] == "haproxy":
+            extra.append("tgproxy_mtg_blue_green=false")
     load = migration_load.Run(tempfile.mkdtemp(prefix="tgp-bluegreen-"), address, 443, secret)
     started = time.time()
     try:
@@ -87,12 +90,15 @@ def measure(way, skew):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scenario", default="haproxy", choices=["haproxy", "mtg_direct"])
     args = parser.parse_args()
+    SETUP.update(scenario=args.scenario, host="%s-debian13" % args.scenario)
+    all_ways = ("restart", "blue/green") if args.scenario == "haproxy" else ("restart",)
     rows = []
     skew = 6
     for number in range(args.rounds):
         # alternate which way goes first, so neither always runs on a fresher host
-        ways = ("restart", "blue/green") if number % 2 == 0 else ("blue/green", "restart")
+        ways = all_ways if number % 2 == 0 else tuple(reversed(all_ways))
         for way in ways:
             skew += 1
             row = measure(way, skew)
@@ -105,7 +111,7 @@ def main():
               "| longest gap between accepted connections | sessions closed at the %d s deadline | run |")
     print("\n" + header % (args.rounds, DEADLINE))
     print("|---|---|---|---|---|---|---|")
-    for way in ("restart", "blue/green"):
+    for way in all_ways:
         mine = [row for row in rows if row["way"] == way]
         med = dict((key, statistics.median(row[key] for row in mine)) for key in keys)
         print("| %s | %g of %g | %g | %g | %.2f s | %g | %.0f s |" % (

@@ -290,6 +290,8 @@ def assert_mtg_changes_are_blue_green(host, router, tmp_path):
     proc = converge(router["scenario"], name, MTG_CHANGE)
     assert proc.returncode == 0 and recap_changed(proc.stdout) == 0, proc.stdout[-3000:]
     assert "stays live" in proc.stdout
+    # the doctor reads the live instance: its unit, its stats endpoint, its calibrated FakeTLS flight
+    assert_doctor_passes(name, secret_of(host))
     # 3. back to the inventory's settings, the play killed after the switch, during the drain
     session = MTProtoSession(host_ip(host), secret_of(host))
     play = start_playbook(converge_yml, name, ["tgproxy_mtg_drain_deadline=300"])
