@@ -456,6 +456,8 @@ def test_a_change_that_restarts_mtg_on_443_asks_before_cutting_sessions(host):
     host; with the opt-in the change is applied (and the session cut)."""
     from router_tests import MTProtoSession  # noqa: E402  pylint: disable=import-outside-toplevel
     name = host.backend.get_hostname()
+    if not name.endswith("debian13"):
+        pytest.skip("three runs of site.yml: on one host of the scenario (debian13), for CI time")
     converge_yml = os.path.join(PROJECT, "molecule", "mtg_direct", "converge.yml")
     change = ["mtg_tolerate_time_skewness=7s"]
     snapshot = "sha256sum /etc/mtg/config.toml; systemctl show mtg -p MainPID"

@@ -175,7 +175,8 @@ def test_every_input_the_model_accepts_gives_a_config_the_daemon_accepts(host):
 
 
 def test_a_change_of_mtg_under_load_goes_blue_green_and_drops_nothing(host, router, tmp_path):
-    """nginx 1.22 (Debian 12): the second instance, a graceful reload, the drain; a killed play resumes."""
+    """nginx 1.22 (Debian 12): the second instance, a graceful reload, the drain; a killed play resumes (haproxy
+    also checks a run with nothing to change and the doctor on the second instance)."""
     if not host.backend.get_hostname().endswith("debian12"):
         pytest.skip("the switch under load runs on one host of the scenario (debian12; haproxy: debian13)")
-    assert_mtg_changes_are_blue_green(host, router, tmp_path)
+    assert_mtg_changes_are_blue_green(host, router, tmp_path, full=False)

@@ -244,19 +244,21 @@ def recap_changed(text):
     return int(match.group(1)) if match else None
 
 
-def assert_mtg_changes_are_blue_green(host, router, tmp_path):
+def assert_mtg_changes_are_blue_green(host, router, tmp_path, full=True):
     """A change of mtg under client load goes through the second instance: no failed connection, no broken
-    session, no byte lost; a run with nothing to change changes nothing; a play killed after the switch is
-    resumed by the next run, which ends with one mtg, the inventory's, behind the router."""
+    session, no byte lost; a run with nothing to change changes nothing and the doctor passes on the second
+    instance (``full``: one scenario does these two, for CI time); a play killed after the switch is resumed by
+    the next run, which ends with one mtg, the inventory's, behind the router."""
     name = host.backend.get_hostname()
     converge_yml = os.path.join(PROJECT, "molecule", router["scenario"], "converge.yml")
     assert host_state(host).get("mtg_slot", "blue") == "blue"
     # 1. under load: >= 500 sessions exchanging data with the DC simulator, 100 new connections/s
+    # short sessions live 3-12 s: all of those open at the switch end within the 15 s drain
     load = migration_load.Run(tmp_path, host_ip(host), 443, secret_of(host), sessions=520, short=0.8,
-                              short_life="5:20", rate=100, duration=600)
+                              short_life="3:12", rate=100, duration=600)
     started = time.time()
     try:
-        proc = run_playbook(converge_yml, name, MTG_CHANGE + ["tgproxy_mtg_drain_deadline=25"], **JSON)
+        proc = run_playbook(converge_yml, name, MTG_CHANGE + ["tgproxy_mtg_drain_deadline=15"], **JSON)
         took = time.time() - started
         time.sleep(5)  # the load keeps going through the new instance
     finally:
@@ -287,11 +289,12 @@ def assert_mtg_changes_are_blue_green(host, router, tmp_path):
     assert 'tolerate-time-skewness = "7s"' in host.file("/etc/mtg/mtg-green.toml").content_string
     assert "127.0.0.1:3132" in host.file(router["config"]).content_string
     # 2. nothing to change: nothing changes
-    proc = converge(router["scenario"], name, MTG_CHANGE)
-    assert proc.returncode == 0 and recap_changed(proc.stdout) == 0, proc.stdout[-3000:]
-    assert "stays live" in proc.stdout
-    # the doctor reads the live instance: its unit, its stats endpoint, its calibrated FakeTLS flight
-    assert_doctor_passes(name, secret_of(host))
+    if full:
+        proc = converge(router["scenario"], name, MTG_CHANGE)
+        assert proc.returncode == 0 and recap_changed(proc.stdout) == 0, proc.stdout[-3000:]
+        assert "stays live" in proc.stdout
+        # the doctor reads the live instance: its unit, its stats endpoint, its calibrated FakeTLS flight
+        assert_doctor_passes(name, secret_of(host))
     # 3. back to the inventory's settings, the play killed after the switch, during the drain
     session = MTProtoSession(host_ip(host), secret_of(host))
     play = start_playbook(converge_yml, name, ["tgproxy_mtg_drain_deadline=300"])
