@@ -189,3 +189,35 @@ def established(proc_tables, port, exclude_self=False):
             if local_port == port and not (exclude_self and local_ip == remote_ip):
                 count += 1
     return count
+
+
+def socket_inodes(fd_links):
+    """The socket inodes among a process's fd link targets (``socket:[12345]``)."""
+    out = set()
+    for link in fd_links:
+        match = re.match(r"socket:\[(\d+)\]$", link or "")
+        if match:
+            out.add(match.group(1))
+    return out
+
+
+def established_to(proc_tables, inodes, remote_port):
+    """Established TCP connections among the sockets ``inodes`` whose remote port is ``remote_port``.
+
+    Used for the connections an mtg instance makes through the router's public port, to the live
+    instance (its own site measurement, which it keeps open): while the other instance drains, each
+    of them holds one router connection there that is nobody's session.
+    """
+    count = 0
+    for text in proc_tables:
+        for line in text.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != TCP_ESTABLISHED or fields[9] not in inodes:
+                continue
+            try:
+                port = int(fields[2].rsplit(":", 1)[1], 16)
+            except (IndexError, ValueError):
+                continue
+            if port == remote_port:
+                count += 1
+    return count

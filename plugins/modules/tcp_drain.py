@@ -44,6 +44,17 @@ options:
         a loopback listener (a router in front) are left out too, so only for a port clients reach directly.
     type: bool
     default: false
+  loops_of:
+    description:
+      - The process ID of a local client whose connections to I(loops_port) pass through a router to this
+        port and are nobody's session (the new mtg instance of a blue/green switch measuring its own site through
+        the router, which sends it to the old instance). As many connections as that process holds to
+        I(loops_port) are left out of the count.
+    type: int
+  loops_port:
+    description: The port I(loops_of) reaches the router on.
+    type: int
+    default: 443
   interval:
     description: Seconds between two counts.
     type: float
@@ -82,6 +93,7 @@ samples:
   type: list
 """
 
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -90,7 +102,7 @@ from ansible_collections.tgproxy.stealth.plugins.module_utils import migration
 TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 
 
-def count(port, exclude_self=False):
+def count(port, exclude_self=False, loops_of=None, loops_port=443):
     texts = []
     for path in TABLES:
         try:
@@ -98,7 +110,20 @@ def count(port, exclude_self=False):
                 texts.append(handle.read())
         except (IOError, OSError):
             continue
-    return migration.established(texts, port, exclude_self)
+    total = migration.established(texts, port, exclude_self)
+    if loops_of:
+        links = []
+        directory = "/proc/%d/fd" % loops_of
+        try:
+            for name in os.listdir(directory):
+                try:
+                    links.append(os.readlink(os.path.join(directory, name)))
+                except OSError:
+                    continue
+        except OSError:
+            pass  # the process is gone: none of its connections are left
+        total -= migration.established_to(texts, migration.socket_inodes(links), loops_port)
+    return max(0, total)
 
 
 def main():
@@ -108,6 +133,8 @@ def main():
             deadline=dict(type="float", required=True),
             interval=dict(type="float", default=1.0),
             exclude_self=dict(type="bool", default=False),
+            loops_of=dict(type="int"),
+            loops_port=dict(type="int", default=443),
         ),
         supports_check_mode=True,
     )
@@ -115,12 +142,13 @@ def main():
     if not 0 < port < 65536 or deadline < 0 or module.params["interval"] <= 0:
         module.fail_json(msg="port must be 1-65535, deadline >= 0 and interval > 0")
     start = time.time()
-    exclude = module.params["exclude_self"]
-    first = current = count(port, exclude)
+    options = dict(exclude_self=module.params["exclude_self"], loops_of=module.params["loops_of"],
+                   loops_port=module.params["loops_port"])
+    first = current = count(port, **options)
     samples = [[0.0, first]]
     while current and not module.check_mode and time.time() - start < deadline:
         time.sleep(min(module.params["interval"], max(0.0, deadline - (time.time() - start))))
-        current = count(port, exclude)
+        current = count(port, **options)
         samples.append([round(time.time() - start, 1), current])
     if len(samples) > 200:
         step = len(samples) / 200.0

@@ -210,3 +210,18 @@ def test_the_hosts_connections_to_its_own_address_can_be_left_out():
             "   0: 00000000000000000000000001000000:01BB 00000000000000000000000001000000:D000 01 0\n")  # ::1 to itself
     assert migration.established([tcp, tcp6], 443) == 3
     assert migration.established([tcp, tcp6], 443, exclude_self=True) == 1
+
+
+def test_a_clients_connections_through_the_router_are_counted_by_its_sockets():
+    """The new mtg's own site measurement through the router (remote port 443) is left out of the old one's drain."""
+    tcp = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+           "   1: 0100007F:D4B4 0100007F:01BB 01 00000000:00000000 02:00 00000000   994        0 26071793\n"
+           "   2: 0100007F:D4BC 0100007F:01BB 01 00000000:00000000 02:00 00000000   994        0 26071810\n"
+           "   3: 0100007F:D4C0 0100007F:0C38 01 00000000:00000000 02:00 00000000   994        0 26071811\n"
+           "   4: 0100007F:D4C2 0100007F:01BB 06 00000000:00000000 02:00 00000000   994        0 26071812\n")
+    inodes = migration.socket_inodes(["socket:[26071793]", "socket:[26071810]", "socket:[26071811]",
+                                      "socket:[26071812]", "pipe:[5]", "/dev/null"])
+    assert inodes == {"26071793", "26071810", "26071811", "26071812"}
+    # two established to :443; one to another port; one in TIME_WAIT
+    assert migration.established_to([tcp], inodes, 443) == 2
+    assert migration.established_to([tcp], set(), 443) == 0
