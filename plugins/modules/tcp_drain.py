@@ -46,11 +46,13 @@ options:
     default: false
   loops_of:
     description:
-      - The process ID of a local client whose connections to I(loops_port) pass through a router to this
-        port and are nobody's session (the new mtg instance of a blue/green switch measuring its own site through
-        the router, which sends it to the old instance). As many connections as that process holds to
-        I(loops_port) are left out of the count.
-    type: int
+      - Process IDs of local clients whose connections to I(loops_port) pass through a router to this port and
+        are nobody's session. The mtg instances of a blue/green switch measure their own site through the router
+        at their start (and keep those connections open); the router sends them to the instance live then. As
+        many connections as these processes hold to I(loops_port) are left out of the count.
+    type: list
+    elements: int
+    default: []
   loops_port:
     description: The port I(loops_of) reaches the router on.
     type: int
@@ -102,7 +104,7 @@ from ansible_collections.tgproxy.stealth.plugins.module_utils import migration
 TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 
 
-def count(port, exclude_self=False, loops_of=None, loops_port=443):
+def count(port, exclude_self=False, loops_of=(), loops_port=443):
     texts = []
     for path in TABLES:
         try:
@@ -111,17 +113,19 @@ def count(port, exclude_self=False, loops_of=None, loops_port=443):
         except (IOError, OSError):
             continue
     total = migration.established(texts, port, exclude_self)
-    if loops_of:
-        links = []
-        directory = "/proc/%d/fd" % loops_of
+    links = []
+    for pid in loops_of or ():
+        directory = "/proc/%d/fd" % pid
         try:
-            for name in os.listdir(directory):
-                try:
-                    links.append(os.readlink(os.path.join(directory, name)))
-                except OSError:
-                    continue
+            names = os.listdir(directory)
         except OSError:
-            pass  # the process is gone: none of its connections are left
+            continue  # the process is gone: none of its connections are left
+        for name in names:
+            try:
+                links.append(os.readlink(os.path.join(directory, name)))
+            except OSError:
+                continue
+    if links:
         total -= migration.established_to(texts, migration.socket_inodes(links), loops_port)
     return max(0, total)
 
@@ -133,7 +137,7 @@ def main():
             deadline=dict(type="float", required=True),
             interval=dict(type="float", default=1.0),
             exclude_self=dict(type="bool", default=False),
-            loops_of=dict(type="int"),
+            loops_of=dict(type="list", elements="int", default=[]),
             loops_port=dict(type="int", default=443),
         ),
         supports_check_mode=True,
