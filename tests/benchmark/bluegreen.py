@@ -1,21 +1,24 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Blue/green benchmark (prints figures; not a test): a change of mtg's configuration behind HAProxy, applied by
-restarting mtg (the naive way: tgproxy_mtg_blue_green=false) and blue/green (the default), under the same client
-load, interleaved in rounds on the same host so that machine noise hits both alike; medians over the rounds.
+"""Blue/green benchmark (prints figures; not a test): a change of mtg behind HAProxy, of its configuration and of its
+release, applied by restarting mtg (the naive way: tgproxy_mtg_blue_green=false) and blue/green (the default), under
+the same client load, interleaved in rounds on the same host so that machine noise hits both alike; medians over the
+rounds.
 
 The host is the `haproxy` Molecule scenario's Debian 13 host (HAProxy 3.0, mtg, Caddy), converged by
 tests/benchmark/bluegreen.sh. The load is tests/testbed/migration_load.py through :443: 520 FakeTLS sessions with
 the secret exchanging data with the DC simulator, every byte checked (80 % living 5-20 s and replaced, 20 % until
-the end), plus 100 new connections per second, each a handshake and an echo. Each change sets another
-mtg_tolerate_time_skewness, so every run has a change to apply. The drain deadline is 25 s.
+the end), plus 100 new connections per second, each a handshake and an echo. Each configuration change sets another
+mtg_tolerate_time_skewness; each release change moves mtg_version between the test bed's two releases (an upgrade,
+then a downgrade: tests/testbed/artifacts.sh builds the second from the same source), so every run has a change to
+apply. The drain deadline is 25 s.
 
 Per run: failed new connections, broken sessions (closed by the server, corrupt or timed out; the long sessions a
 blue/green drain closes at its deadline are counted apart, the naive restart's are broken), bytes lost (in flight
 in a broken session, or echoed wrong), the longest gap between accepted new connections, and the sessions closed
 at the deadline.
 
-    python3 tests/benchmark/bluegreen.py [--rounds 3]
+    python3 tests/benchmark/bluegreen.py [--rounds 3] [--change config,version]
     python3 tests/benchmark/bluegreen.py --scenario mtg_direct   # mtg on :443: the restart alone (host converged)
 """
 
@@ -59,10 +62,15 @@ def playbook(extra):
         raise RuntimeError("converge failed:\n%s" % (proc.stdout + proc.stderr)[-4000:])
 
 
-def measure(way, skew):
+# the test bed's two mtg releases (tests/testbed/config.sh)
+RELEASES = (os.environ.get("TGP_MTG_VERSION", "2.2.8"), os.environ.get("TGP_MTG_UPGRADE_VERSION", "2.2.9"))
+
+
+def measure(way, change):
+    """One change under the load; ``change`` is the extra variables that make it."""
     address = sh("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", SETUP["host"])
     secret = sh("docker", "exec", SETUP["host"], "cat", "/etc/mtg/secret")
-    extra = ["mtg_tolerate_time_skewness=%ds" % skew, "tgproxy_mtg_drain_deadline=%d" % DEADLINE]
+    extra = list(change) + ["tgproxy_mtg_drain_deadline=%d" % DEADLINE]
     if way == "restart":
         extra.append("tgproxy_mtg_restart_ok=true")
         if SETUP["scenario"] == "haproxy":
@@ -91,35 +99,52 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scenario", default="haproxy", choices=["haproxy", "mtg_direct"])
+    parser.add_argument("--change", default="config,version",
+                        help="what each run changes, comma-separated: config (mtg_tolerate_time_skewness), version "
+                             "(mtg_version, upgrade and downgrade in turn)")
     args = parser.parse_args()
+    kinds = [kind for kind in args.change.split(",") if kind]
+    if not kinds or set(kinds) - {"config", "version"}:
+        parser.error("--change: config, version or both")
     SETUP.update(scenario=args.scenario, host="%s-debian13" % args.scenario)
     all_ways = ("restart", "blue/green") if args.scenario == "haproxy" else ("restart",)
     rows = []
-    skew = 6
+    state = {"skew": 6, "release": 0}
+
+    def change_of(kind):
+        if kind == "config":
+            state["skew"] += 1
+        else:
+            state["release"] = 1 - state["release"]
+        return ["mtg_tolerate_time_skewness=%ds" % state["skew"], "mtg_version=" + RELEASES[state["release"]]]
+
     for number in range(args.rounds):
         # alternate which way goes first, so neither always runs on a fresher host
         ways = all_ways if number % 2 == 0 else tuple(reversed(all_ways))
-        for way in ways:
-            skew += 1
-            row = measure(way, skew)
-            row["round"] = number + 1
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        for kind in kinds:
+            for way in ways:
+                extra = change_of(kind)
+                row = measure(way, extra)
+                row.update(round=number + 1, change=kind, release=extra[-1].split("=")[1])
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     playbook([])  # back to the inventory's settings
     keys = ("failed_new", "broken", "bytes_lost", "longest_gap_s", "closed_at_deadline", "run_s")
-    header = ("| way (median of %d rounds) | failed new connections | broken sessions | bytes lost "
+    header = ("| change | way (median of %d rounds) | failed new connections | broken sessions | bytes lost "
               "| longest gap between accepted connections | sessions closed at the %d s deadline | run |")
     print("\n" + header % (args.rounds, DEADLINE))
-    print("|---|---|---|---|---|---|---|")
-    for way in all_ways:
-        mine = [row for row in rows if row["way"] == way]
-        med = dict((key, statistics.median(row[key] for row in mine)) for key in keys)
-        print("| %s | %g of %g | %g | %g | %.2f s | %g | %.0f s |" % (
-            way, med["failed_new"], statistics.median(row["new"] for row in mine), med["broken"], med["bytes_lost"],
-            med["longest_gap_s"], med["closed_at_deadline"], med["run_s"]))
-    print("\nEach round: " + "; ".join("%d %s: %d/%d/%d, gap %.2f s" % (
-        row["round"], row["way"], row["failed_new"], row["broken"], row["bytes_lost"], row["longest_gap_s"])
-        for row in rows))
+    print("|---|---|---|---|---|---|---|---|")
+    for kind in kinds:
+        for way in all_ways:
+            mine = [row for row in rows if row["way"] == way and row["change"] == kind]
+            med = dict((key, statistics.median(row[key] for row in mine)) for key in keys)
+            print("| %s | %s | %g of %g | %g | %g | %.2f s | %g | %.0f s |" % (
+                {"config": "configuration", "version": "release (up, down)"}[kind], way, med["failed_new"],
+                statistics.median(row["new"] for row in mine), med["broken"], med["bytes_lost"],
+                med["longest_gap_s"], med["closed_at_deadline"], med["run_s"]))
+    print("\nEach run: " + "; ".join("%d %s %s (to %s): %d/%d/%d, gap %.2f s" % (
+        row["round"], row["change"], row["way"], row["release"], row["failed_new"], row["broken"], row["bytes_lost"],
+        row["longest_gap_s"]) for row in rows))
     return 0
 
 

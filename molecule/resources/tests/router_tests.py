@@ -239,6 +239,17 @@ def host_state(host):
     return json.loads(fact.content_string) if fact.exists else {}
 
 
+# the test bed's mtg releases: the inventory's, and a second one built from the same source (artifacts.sh)
+BASE = os.environ.get("TGP_MTG_VERSION", "2.2.8")
+UPGRADE = os.environ.get("TGP_MTG_UPGRADE_VERSION", "2.2.9")
+
+
+def mtg_version(host, unit):
+    """The release the binary of an mtg unit reports (``mtg --version``: the version first)."""
+    binary = host.check_output("systemctl show %s -p ExecStart --value" % unit).split("path=")[-1].split(" ")[0]
+    return host.check_output("%s --version" % binary).split()[0]
+
+
 def recap_changed(text):
     match = re.search(r"changed=(\d+)", text.split("PLAY RECAP")[-1])
     return int(match.group(1)) if match else None
@@ -247,8 +258,9 @@ def recap_changed(text):
 def assert_mtg_changes_are_blue_green(host, router, tmp_path, full=True):
     """A change of mtg under client load goes through the second instance: no failed connection, no broken
     session, no byte lost; a run with nothing to change changes nothing and the doctor passes on the second
-    instance (``full``: one scenario does these two, for CI time); a play killed after the switch is resumed by
-    the next run, which ends with one mtg, the inventory's, behind the router."""
+    instance (``full``: one scenario does these two, for CI time, and its change is a version upgrade as well as
+    a configuration change); a play killed after the switch is resumed by the next run, which ends with one mtg,
+    the inventory's, behind the router (``full``: a downgrade back to the inventory's release)."""
     name = host.backend.get_hostname()
     converge_yml = os.path.join(PROJECT, "molecule", router["scenario"], "converge.yml")
     assert host_state(host).get("mtg_slot", "blue") == "blue"
@@ -256,9 +268,12 @@ def assert_mtg_changes_are_blue_green(host, router, tmp_path, full=True):
     # short sessions live 3-12 s: all of those open at the switch end within the 15 s drain
     load = migration_load.Run(tmp_path, host_ip(host), 443, secret_of(host), sessions=520, short=0.8,
                               short_life="3:12", rate=100, duration=600)
+    # full: the test bed's second mtg release as well (tests/testbed/artifacts.sh)
+    change = MTG_CHANGE + (["mtg_version=" + UPGRADE] if full else [])
+    assert mtg_version(host, "mtg") == BASE
     started = time.time()
     try:
-        proc = run_playbook(converge_yml, name, MTG_CHANGE + ["tgproxy_mtg_drain_deadline=15"], **JSON)
+        proc = run_playbook(converge_yml, name, change + ["tgproxy_mtg_drain_deadline=15"], **JSON)
         took = time.time() - started
         time.sleep(5)  # the load keeps going through the new instance
     finally:
@@ -290,9 +305,14 @@ def assert_mtg_changes_are_blue_green(host, router, tmp_path, full=True):
     assert listeners(host, "mtg-green") == ["127.0.0.1:3132", "127.0.0.1:3133"]
     assert 'tolerate-time-skewness = "7s"' in host.file("/etc/mtg/mtg-green.toml").content_string
     assert "127.0.0.1:3132" in host.file(router["config"]).content_string
+    # the new release runs as the second instance; the first one's binary was never replaced
+    assert mtg_version(host, "mtg-green") == (UPGRADE if full else BASE)
+    assert mtg_version(host, "mtg") == BASE
+    assert "switching from mtg blue (mtg) to green (mtg-green): %s changed" % (
+        "binary, config" if full else "config") in text, text[-3000:]
     # 2. nothing to change: nothing changes
     if full:
-        proc = converge(router["scenario"], name, MTG_CHANGE)
+        proc = converge(router["scenario"], name, change)
         assert proc.returncode == 0 and recap_changed(proc.stdout) == 0, proc.stdout[-3000:]
         assert "stays live" in proc.stdout
         # the doctor reads the live instance: its unit, its stats endpoint, its calibrated FakeTLS flight
@@ -324,6 +344,7 @@ def assert_mtg_changes_are_blue_green(host, router, tmp_path, full=True):
     assert host.service("mtg").is_running and not host.service("mtg-green").is_running
     assert listeners(host, "mtg") == ["127.0.0.1:3128", "127.0.0.1:3129"]
     assert 'tolerate-time-skewness = "7s"' not in host.file("/etc/mtg/config.toml").content_string
+    assert mtg_version(host, "mtg") == BASE  # full: the downgrade
     fresh = MTProtoSession(host_ip(host), secret_of(host))
     try:
         assert fresh.echo(4096)
