@@ -41,6 +41,21 @@ MTG_STATS_PORT = 3129
 # blue/green: the second mtg instance behind the router (3130/3131: migrate.yml's new mtg's stats)
 MTG_ALTERNATE_PORT = 3132
 MTG_ALTERNATE_STATS_PORT = 3133
+# further mtg instances (mtg.instances): each the next two free loopback ports from here
+MTG_INSTANCE_PORT = 3140
+# names an instance cannot take: the first instance's units and slots are mtg, mtg-green and mtg-routed
+MTG_RESERVED_NAMES = ("main", "blue", "green", "routed")
+
+
+def mtg_instance_backend(name):
+    """The router backend of a further mtg instance (mtg.instances): mtg_<name>."""
+    return "mtg_%s" % name
+
+
+def mtg_instance_unit(name):
+    """The systemd unit of a further mtg instance: mtg-<name> (the first instance is mtg, its second slot
+    mtg-green)."""
+    return "mtg-%s" % name
 WEB_TLS_PORT = 8443
 # the web server's plain-HTTP port on loopback when a router owns :80
 WEB_INTERNAL_HTTP_PORT = 8080

@@ -143,6 +143,7 @@ __metaclass__ = type
 import ipaddress
 import re
 import socket
+import time
 
 from ansible_collections.tgproxy.stealth.plugins.module_utils import findings as findings_mod
 from ansible_collections.tgproxy.stealth.plugins.module_utils import platforms
@@ -173,11 +174,12 @@ DEFAULT_PROXY_ALLOW = ("127.0.0.1/32", "::1/128")
 DEFAULT_TIMEOUTS = (("client", "1h"), ("server", "1h"), ("tunnel", "1h"), ("connect", "5s"))
 
 _TOP_KEYS = ("kind", "domain", "public_ipv4", "public_ipv6", "proxy_protocol", "mtg", "router", "web", "other_services",
-             "capacity", "platform", "site")
+             "capacity", "platform", "site", "now")
 _PLATFORM_KEYS = ("distribution", "version")
 _SITE_KEYS = ("shared_with",)
 _MTG_KEYS = ("version", "secret", "bind", "proxy_protocol_listener", "fronting", "concurrency", "stats_enabled",
-             "stats_bind", "idle_timeout", "blue_green", "alternate_bind", "alternate_stats_bind", "slot")
+             "stats_bind", "idle_timeout", "blue_green", "alternate_bind", "alternate_stats_bind", "slot", "instances")
+_INSTANCE_KEYS = ("name", "domain", "secret", "bind", "stats_bind", "retire_at")
 _FRONTING_KEYS = ("host", "port", "proxy_protocol", "key")
 _ROUTER_KEYS = ("kind", "version", "listen", "terminates_tls", "transparent", "maxconn", "timeouts", "backends", "routes", "http",
                 "flavour")
@@ -356,6 +358,18 @@ CHECKS = {
                      "A second mtg would get no connection (no router in front, or one whose only way to change "
                      "its backend is a restart that closes every session), or a setting of it is ignored.",
                      "Leave mtg.blue_green unset: it is on behind HAProxy and nginx stream and off elsewhere."),
+    "TGP340": _check(ERROR, "Further mtg instances where nothing routes to them.",
+                     "mtg owns :443 with one secret; a second mtg would get no connection.",
+                     "Remove mtg.instances, or put a router in front (kind: sni_router; playbooks/migrate.yml)."),
+    "TGP341": _check(ERROR, "Two mtg instances with one domain or one name.",
+                     "The router can send an SNI to one instance only: the other's links never reach it; two "
+                     "instances of one name would share a unit and its files.",
+                     "Give each instance its own domain (and secret) and its own name."),
+    "TGP342": _check(ERROR, "A retired mtg instance's domain still goes to an mtg.",
+                     "Its links keep working past the retirement the inventory asks for, or land on another "
+                     "instance, which fronts them as a second fingerprint.",
+                     "Route the retired domain to the website (drop its route: the default route takes it), or "
+                     "move retire_at."),
     # -- mtg domain fronting --------------------------------------------------
     "TGP401": _check(ERROR, "mtg fronting key spelled for another mtg version.",
                      "mtg ignores the key and resolves the secret's domain instead - which points back at this "
@@ -686,6 +700,7 @@ class _Facts(object):
         self.fronting_key_given = None
         self.targets = {}
         self.domain_written = None
+        self.instance_domains_written = []
 
 
 def _normalise(raw):
@@ -742,6 +757,12 @@ def _normalise(raw):
     web, wdaemon = _normalise_web(norm, facts, top, domain, pp_default, router_owns_80)
     doc["web"] = web
     doc["mtg"] = _normalise_mtg(norm, facts, top, doc, rkind if is_router else None, pp_default, wdaemon)
+    web_raw = top.get("web") if isinstance(top.get("web"), dict) else {}
+    if web_raw.get("cert_domains") is None and web["cert_domains"] is not None:
+        # each further instance's domain gets a certificate (and a site) too, retired or not
+        web["cert_domains"] = web["cert_domains"] + [
+            instance["domain"] for instance in doc["mtg"]["instances"]
+            if isinstance(instance["domain"], str) and instance["domain"] not in web["cert_domains"]]
     doc["other_services"] = _normalise_others(norm, top)
     if not is_router:
         doc["router"] = None
@@ -870,6 +891,8 @@ def _normalise_mtg(norm, facts, top, doc, rkind, pp_default, wdaemon):
         bind = other.get("bind") if isinstance(other, dict) else None
         binds.extend(bind if isinstance(bind, list) else [bind])
     _normalise_mtg_slots(norm, mtg, mtg_raw, rkind, binds)
+    binds += [bind for dummy, dummy, bind in mtg_listeners(mtg)]
+    mtg["instances"] = _normalise_mtg_instances(norm, facts, top, mtg_raw, rkind, binds)
     return mtg
 
 
@@ -932,6 +955,69 @@ def _normalise_mtg_slots(norm, mtg, mtg_raw, rkind, doc_binds):
     mtg["bind"], mtg["stats_bind"] = live["bind"], live["stats_bind"]
 
 
+def _normalise_mtg_instances(norm, facts, top, mtg_raw, rkind, doc_binds):
+    """Further mtg instances beside the first, each with its own secret and its own domain (SNI), behind the router.
+
+    mtg keeps one secret per process; a router routes each instance's domain to its instance. Each one is
+    {name, domain, secret, bind, stats_bind, retire_at, retired}: ``bind`` and ``stats_bind`` default to the next
+    loopback ports no other listener takes (from model.MTG_INSTANCE_PORT); ``retire_at`` (a UTC date or time) ends
+    its service: from then (``now``, the controller's clock, at or after it) ``retired`` is true, the instance is
+    stopped and its domain goes to the website, as any name that is not routed to mtg. Every other mtg setting
+    (version, concurrency, PROXY listener, fronting) is the first instance's.
+    """
+    raw = mtg_raw.get("instances")
+    if raw in (None, _MISSING, []):
+        return []
+    if not isinstance(raw, (list, tuple)):
+        norm.bad("mtg.instances", raw, "a list of {name, domain, secret, bind, stats_bind, retire_at}")
+        return []
+    if not is_router_kind(rkind):
+        norm.add("TGP340", ["mtg.instances", "kind"],
+                 "mtg.instances lists %d more mtg instance(s), but mtg owns :443 itself (mtg_direct): nothing "
+                 "can route a second domain to a second mtg." % len(raw))
+        return []
+    now = _epoch(norm, top, "now", "")
+    used = set(_ports_in_use(doc_binds))
+    instances = []
+    for index, item in enumerate(raw):
+        path = "mtg.instances[%d]" % index
+        item = norm.section(item, path, _INSTANCE_KEYS)
+        name = item.get("name")
+        if not (isinstance(name, str) and values.is_instance_name(name)) or name in model.MTG_RESERVED_NAMES:
+            norm.bad(_join(path, "name"), name, "a name of lower-case letters and digits, starting with a letter, "
+                     "at most 16 (not %s)" % ", ".join(model.MTG_RESERVED_NAMES))
+            name = None
+        domain = item.get("domain")
+        facts.instance_domains_written.append(domain)
+        domain = domain.strip().lower().rstrip(".") if isinstance(domain, str) else domain
+        secret = item.get("secret")
+        if secret is not None and not isinstance(secret, str):
+            norm.bad(_join(path, "secret"), secret, "a hex or base64url string", secret=True)
+            secret = None
+        port = _free_port(model.MTG_INSTANCE_PORT, used)
+        bind = norm.address(item, "bind", path, "127.0.0.1:%d" % port)
+        used |= set(_ports_in_use([bind])) | {port}
+        stats_port = _free_port(port + 1, used)
+        stats_bind = norm.address(item, "stats_bind", path, "127.0.0.1:%d" % stats_port)
+        used |= set(_ports_in_use([stats_bind])) | {stats_port}
+        retire_at = _epoch(norm, item, "retire_at", path)
+        instances.append({"name": name, "domain": domain, "secret": secret or None, "bind": bind,
+                          "stats_bind": stats_bind, "retire_at": retire_at,
+                          "retired": bool(retire_at is not None and now is not None and now >= retire_at)})
+    return instances
+
+
+def _epoch(norm, raw, key, path):
+    """A moment as seconds since the epoch (UTC): an ISO 8601 date, date and time, or a number of seconds."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    seconds = values.epoch_seconds(value)
+    if seconds is None:
+        norm.bad(_join(path, key), value, "a UTC date or time such as 2027-01-31 or 2027-01-31T18:00:00Z")
+    return seconds
+
+
 def is_router_kind(rkind):
     return rkind in ROUTER_KINDS
 
@@ -942,19 +1028,37 @@ _SLOT_PATHS = {"blue": ("mtg.bind", "mtg.stats_bind"), "green": ("mtg.alternate_
 
 
 def mtg_listeners(mtg):
-    """[(doc path, role, bind)] of every mtg listener on the host: each slot's, or the one instance's."""
+    """[(doc path, role, bind)] of every mtg listener on the host: each slot's (or the one first instance's), then
+    those of the further instances (mtg.instances[i], retired ones too: their ports stay theirs)."""
+    out = []
     if mtg.get("slots"):
-        out = []
         for slot in MTG_SLOTS:
             path, stats_path = _SLOT_PATHS[slot]
             out.append((path, "bind", mtg["slots"][slot]["bind"]))
             if mtg.get("stats_enabled"):
                 out.append((stats_path, "stats", mtg["slots"][slot]["stats_bind"]))
-        return [item for item in out if item[2]]
-    out = [("mtg.bind", "bind", mtg.get("bind"))]
-    if mtg.get("stats_enabled"):
-        out.append(("mtg.stats_bind", "stats", mtg.get("stats_bind")))
+    else:
+        out.append(("mtg.bind", "bind", mtg.get("bind")))
+        if mtg.get("stats_enabled"):
+            out.append(("mtg.stats_bind", "stats", mtg.get("stats_bind")))
+    for index, instance in enumerate(mtg.get("instances") or []):
+        out.append(("mtg.instances[%d].bind" % index, "bind", instance["bind"]))
+        if mtg.get("stats_enabled"):
+            out.append(("mtg.instances[%d].stats_bind" % index, "stats", instance["stats_bind"]))
     return [item for item in out if item[2]]
+
+
+_INSTANCE_PATH = re.compile(r"^mtg\.instances\[(\d+)\]")
+
+
+def _instance_index(path):
+    match = _INSTANCE_PATH.match(path)
+    return int(match.group(1)) if match else None
+
+
+def is_mtg_target(target):
+    """Whether a router backend's target (validator facts) is an mtg: the first instance or a further one."""
+    return target == "mtg" or (isinstance(target, str) and target.startswith("mtg:"))
 
 
 def _normalise_others(norm, top):
@@ -1019,7 +1123,7 @@ def _normalise_router(norm, facts, doc, router, rkind, http_raw, wdaemon):
         }
     doc["router"] = doc_router
     doc_router["backends"] = _router_backends(norm, facts, doc, router, rkind, wdaemon)
-    doc_router["routes"] = _router_routes(norm, router, doc["domain"])
+    doc_router["routes"] = _router_routes(norm, router, doc["domain"], doc["mtg"]["instances"])
     return doc_router
 
 
@@ -1033,6 +1137,11 @@ def _router_backends(norm, facts, doc, router, rkind, wdaemon):
         mtg_bind = _hostport(mtg["bind"]) if mtg["bind"] else None
         if mtg_bind:
             backends_raw["mtg"] = {"address": model.join_hostport(_connect_host(mtg_bind[0], _GO), mtg_bind[1])}
+        for instance in mtg["instances"]:
+            bind = _hostport(instance["bind"]) if instance["bind"] else None
+            if bind and instance["name"] and not instance["retired"]:
+                backends_raw[model.mtg_instance_backend(instance["name"])] = {
+                    "address": model.join_hostport(_connect_host(bind[0], _GO), bind[1])}
         if first_https:
             backends_raw["web"] = {"address": model.join_hostport(_connect_host(first_https[0], wdaemon),
                                                                   first_https[1])}
@@ -1070,12 +1179,21 @@ def _router_backends(norm, facts, doc, router, rkind, wdaemon):
     return backends
 
 
-def _router_routes(norm, router, domain):
-    """Routes: the magic SNI to mtg and everything else to the web server unless given."""
+def _router_routes(norm, router, domain, instances):
+    """Routes: the magic SNI to mtg, each further instance's to that instance (until it retires) and everything
+    else to the web server, unless given."""
     routes_raw = router.get("routes", _MISSING)
     if routes_raw is _MISSING or routes_raw is None:
-        routes_raw = [{"match": "sni_exact", "value": domain, "backend": "mtg"},
-                      {"match": "default", "backend": "web"}]
+        routes_raw = [{"match": "sni_exact", "value": domain, "backend": "mtg"}]
+        routed = set([domain])
+        for instance in instances:
+            # a name given twice or not a name at all is TGP341/TGP501's business, not a route's
+            if instance["name"] and not instance["retired"] and model.is_hostname(instance["domain"]) \
+                    and instance["domain"] not in routed:
+                routed.add(instance["domain"])
+                routes_raw.append({"match": "sni_exact", "value": instance["domain"],
+                                   "backend": model.mtg_instance_backend(instance["name"])})
+        routes_raw.append({"match": "default", "backend": "web"})
     if not isinstance(routes_raw, (list, tuple)):
         norm.bad("router.routes", routes_raw, "a list of {match, value, backend}")
         routes_raw = []
@@ -1246,8 +1364,9 @@ def _services(doc):
             for bind in router["http"].get("listen") or []:
                 out.append(("router", "http", "router.http.listen", bind, rdaemon))
     for path, role, bind in mtg_listeners(doc["mtg"]):
-        # each slot is a service of its own: the two must not share a port
-        out.append((("mtg", path), role, path, bind, _GO))
+        # each slot and each instance is a service of its own: no two may share a port
+        index = _instance_index(path)
+        out.append((("mtg_instance", index) if index is not None else ("mtg", path), role, path, bind, _GO))
     web = doc["web"]
     wdaemon = _WEB_DAEMON.get(web["kind"], _GENERIC)
     for bind in web.get("https_bind") or []:
@@ -1272,7 +1391,9 @@ def _target(doc, address):
         if _reaches(doc, host, port, bind, daemon):
             if target == "web":
                 return "web_http" if role == "http" else "web"
-            # either slot of blue/green is mtg
+            # either slot of blue/green is mtg; a further instance is mtg:<name>
+            if isinstance(target, tuple) and target[0] == "mtg_instance":
+                return "mtg:%s" % doc["mtg"]["instances"][target[1]]["name"]
             return "mtg" if isinstance(target, tuple) and target[0] == "mtg" else target
     return None
 
@@ -1286,7 +1407,8 @@ def _split_raw(address):
 
 def _receiver_expects(doc, target):
     """Whether the service behind ``target`` expects a PROXY header (None: unknown)."""
-    if target == "mtg":
+    if is_mtg_target(target):
+        # every instance has the first one's PROXY listener
         return doc["mtg"]["proxy_protocol_listener"]
     if target == "web":
         return doc["web"]["proxy_protocol"]
@@ -1298,6 +1420,8 @@ def _receiver_expects(doc, target):
 
 
 def _target_label(doc, target):
+    if is_mtg_target(target) and target != "mtg":
+        return "mtg instance %s" % target[4:]
     if isinstance(target, tuple):
         name = doc["other_services"][target[1]]["name"] or "#%d" % target[1]
         return "other service %s" % name
@@ -1349,22 +1473,84 @@ def _check_domain_and_secret(doc, facts, add):
         domain_ok = False
         add("TGP501", ["domain"], "domain %s is written %s; the roles use it as written. Write it in lower case, "
             "without white space or a trailing dot." % (domain, _show(facts.domain_written)))
-    secret = doc["mtg"]["secret"]
+    _check_secret(doc["mtg"]["secret"], "mtg.secret", domain, "domain", domain_ok, add)
+
+
+def _check_secret(secret, path, domain, domain_path, domain_ok, add):
+    """A given secret is well formed and encodes its instance's domain (the first instance's or a further one's)."""
     if not secret:
         return
     try:
         parsed = model.Secret.parse(secret)
     except ValueError as exc:
-        add("TGP008", ["mtg.secret"], "mtg.secret is malformed: %s." % exc)
+        add("TGP008", [path], "%s is malformed: %s." % (path, exc))
         return
     if not model.is_hostname(parsed.domain):
-        add("TGP502", ["mtg.secret"], "The secret encodes %s, which is not a valid hostname." % _show(parsed.domain),
+        add("TGP502", [path], "The secret encodes %s, which is not a valid hostname." % _show(parsed.domain),
             fix="Generate the secret for the domain: 'mtg generate-secret --hex %s'."
                 % (domain if domain_ok else "<domain>"))
     elif domain_ok and parsed.domain.lower().rstrip(".") != domain:
-        add("TGP503", ["mtg.secret", "domain"],
-            "The secret encodes %s but domain is %s." % (parsed.domain, domain),
-            fix="Regenerate the secret ('mtg generate-secret --hex %s') or set domain: %s." % (domain, parsed.domain))
+        add("TGP503", [path, domain_path],
+            "The secret encodes %s but %s is %s." % (parsed.domain, domain_path, domain),
+            fix="Regenerate the secret ('mtg generate-secret --hex %s') or set %s: %s." % (
+                domain, domain_path, parsed.domain))
+
+
+def _check_instances(doc, facts, add):
+    """Each further mtg instance: its domain (a hostname, written canonically, no other instance's), its name (no
+    other's), its secret (for its domain), its route (to it until it retires, then never to an mtg) and the
+    certificate (its domain covered, retired or not: the name then gets the website)."""
+    mtg = doc["mtg"]
+    router = doc["router"]
+    names = {}
+    domains = {doc["domain"]: "domain"} if model.is_hostname(doc["domain"]) else {}
+    cert = [name.lower().rstrip(".") for name in doc["web"]["cert_domains"] or []]
+    for index, instance in enumerate(mtg["instances"]):
+        path = "mtg.instances[%d]" % index
+        domain, written = instance["domain"], facts.instance_domains_written[index]
+        domain_ok = model.is_hostname(domain) and written == domain
+        if not model.is_hostname(domain):
+            add("TGP501", [path + ".domain"], "%s.domain %s is not a valid hostname." % (path, _show(written)))
+        elif written != domain:
+            add("TGP501", [path + ".domain"], "%s.domain %s is written %s; the roles use it as written. Write it in "
+                "lower case, without white space or a trailing dot." % (path, domain, _show(written)))
+        name = instance["name"]
+        if domain_ok and domain in domains:
+            add("TGP341", [domains[domain], path + ".domain"], "%s and %s.domain are both %s." % (
+                domains[domain], path, domain))
+            continue
+        if name is not None and name in names:
+            add("TGP341", [names[name], path + ".name"], "%s and %s.name are both %s." % (names[name], path, name))
+            continue
+        if domain_ok:
+            domains[domain] = path + ".domain"
+        if name is not None:
+            names[name] = path + ".name"
+        _check_secret(instance["secret"], path + ".secret", domain, path + ".domain", domain_ok, add)
+        if domain_ok and doc["web"]["cert_domains"] is not None and domain not in cert \
+                and "*." + domain.split(".", 1)[1] not in cert:
+            add("TGP602", ["web.cert_domains", path + ".domain"],
+                "web.cert_domains (%s) does not cover %s." % (", ".join(cert) or "empty", domain))
+        if not (domain_ok and router and facts.router_kind_ok and name):
+            continue
+        index_route = _route_for(router, domain)
+        target = facts.targets.get(router["routes"][index_route]["backend"]) if index_route is not None else None
+        wanted = "mtg:%s" % name
+        if instance["retired"]:
+            if is_mtg_target(target):
+                add("TGP342", ["router.routes[%d]" % index_route, path + ".retire_at"],
+                    "%s.domain %s retired at %s, but router.routes[%d] still sends it to %s." % (
+                        path, domain, _moment(instance["retire_at"]), index_route, _target_label(doc, target)))
+        elif target != wanted:
+            add("TGP504", ["router.routes" if index_route is None else "router.routes[%d]" % index_route,
+                           path + ".domain"],
+                "SNI %s (%s) goes to %s, not to mtg instance %s." % (
+                    domain, path, "nothing" if index_route is None else "backend %s (%s)" % (
+                        router["routes"][index_route]["backend"], _target_label(doc, target)), name))
+
+
+def _moment(seconds):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _check_mtg_version_and_key(doc, facts, add):
@@ -1575,7 +1761,7 @@ def _check_proxy(doc, facts, add):
                 continue
             var = "router.backends.%s.send_proxy" % name
             if _proxy_mismatch(send != "none", expects):
-                if target == "mtg":
+                if is_mtg_target(target):
                     add("TGP101", [var, "mtg.proxy_protocol_listener"],
                         "The router sends %s to mtg but mtg.proxy_protocol_listener is %s." % (
                             _send_label(send), _onoff(expects)))
@@ -1904,7 +2090,7 @@ def validate(topology, resolver=None):
     def add(code, variables, msg, breaks=None, fix=None):
         findings.append(Finding(code, variables, msg, breaks, fix))
 
-    checks = [_check_domain_and_secret, _check_mtg_version_and_key, _check_mtg_limits, _check_stats,
+    checks = [_check_domain_and_secret, _check_instances, _check_mtg_version_and_key, _check_mtg_limits, _check_stats,
               _check_certificate, _check_capacity, _check_platform, _check_site]
     if facts.kind_ok:
         checks += [_check_exposure, _check_dual_stack, _check_port_clashes, _check_fronting, _check_proxy,

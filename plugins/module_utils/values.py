@@ -19,6 +19,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
+import datetime
 import ipaddress
 import posixpath
 import re
@@ -129,6 +131,7 @@ def is_size(value):
 # Tokens
 # --------------------------------------------------------------------------
 _ALPN = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,63}\Z")
+_INSTANCE_NAME = re.compile(r"^[a-z][a-z0-9]{0,15}\Z")
 _BACKEND_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
 _UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
 _DNS_PROVIDER = re.compile(r"^dns_[a-z0-9_]+\Z")
@@ -141,6 +144,42 @@ _STAGE_TAG = re.compile(r"^[a-z][a-z0-9-]{0,22}\Z")
 def is_alpn(value):
     """An ALPN protocol id as the routers match it (h2, http/1.1, acme-tls/1)."""
     return isinstance(value, str) and bool(_ALPN.match(value))
+
+
+def is_instance_name(value):
+    """An mtg instance's name: it makes the unit mtg-<name>, the files /etc/mtg/<name>.* and the backend mtg_<name>."""
+    return isinstance(value, str) and bool(_INSTANCE_NAME.match(value))
+
+
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(Z|[+-]\d{2}:\d{2})?)?\Z")
+
+
+def epoch_seconds(value):
+    """Seconds since the epoch of a moment: an ISO 8601 date (its midnight, UTC), a date and time with Z or an
+    offset (without one: UTC), or a number of seconds. None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value) if value >= 0 else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    match = _DATE.match(text)
+    if not match:
+        return None
+    year, month, day, hour, minute, second, zone = match.groups()
+    try:
+        moment = datetime.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                                   int(second or 0))
+    except ValueError:
+        return None
+    offset = 0
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        offset = sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return calendar.timegm(moment.timetuple()) - offset
 
 
 def is_backend_name(value):

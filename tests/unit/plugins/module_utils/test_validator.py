@@ -158,7 +158,79 @@ GOOD = [
                                       "mtg": {"secret": "7gECAwQFBgcICQoLDA0ODxBwcm94eS5leGFtcGxlLmNvbQ"}}),
 ]
 
+# further mtg instances (mtg.instances): each with its own domain and secret; the router's routes and backends
+# and the certificate's names are the model's defaults
+OTHER, THIRD = "cdn.example.org", "static.example.net"
+NOW = 1800000000  # 2027-01-15T08:00:00Z
+INSTANCES = mut(HAPROXY, {"router.routes": DELETE, "router.backends": DELETE, "now": NOW,
+                          "mtg.instances": [{"name": "spring", "domain": OTHER, "secret": secret_for(OTHER, KEY[::-1])},
+                                            {"name": "summer", "domain": THIRD}]})
+INSTANCES_PP = mut(INSTANCES, {"proxy_protocol": True, "mtg.proxy_protocol_listener": True,
+                               "mtg.fronting.proxy_protocol": True, "web.proxy_protocol": True})
+SPRING = {"match": "sni_exact", "value": OTHER, "backend": "mtg_spring"}
+SPRING_BACKEND = {"address": "127.0.0.1:3140", "send_proxy": "none"}
+GOOD += [
+    ("haproxy, two more mtg instances (ports, routes, backends, certificate: defaults)", INSTANCES),
+    ("nginx_stream, a further instance, PROXY v1 to each", mut(INSTANCES_PP, {"router.kind": "nginx_stream"})),
+    ("sslh-fork, a further instance", mut(INSTANCES, {"router.kind": "sslh", "router.http": None,
+                                                       "web.http_bind": ["0.0.0.0:80", "[::]:80"]})),
+    ("a retired instance: its domain goes to the website, its certificate stays",
+     mut(INSTANCES, {"mtg.instances[1].retire_at": "2027-01-15"})),
+    ("an instance retiring later (an offset), on given ports",
+     mut(INSTANCES, {"mtg.instances[0].retire_at": "2027-01-15T09:30:00+01:00",
+                     "mtg.instances[0].bind": "127.0.0.1:4000", "mtg.instances[0].stats_bind": "127.0.0.1:4001"})),
+    ("an instance with routes and backends given", mut(INSTANCES, {
+        "mtg.instances": [{"name": "spring", "domain": OTHER}],
+        "router.routes": [MAGIC, SPRING, DEFAULT],
+        "router.backends": {"mtg": HAPROXY["router"]["backends"]["mtg"], "web": HAPROXY["router"]["backends"]["web"],
+                            "mtg_spring": SPRING_BACKEND}})),
+]
+
 BAD = [
+    # -- further mtg instances
+    ("instances where mtg owns :443", mut(DIRECT, {"mtg.instances": [{"name": "spring", "domain": OTHER}]}),
+     {"TGP340"}),
+    # the router's backend then reaches the other instance: its domain goes there (TGP504), or to the first
+    # mtg, which its clients' secret does not open (TGP504), as another name routed to it (TGP505)
+    ("two instances on one port", mut(INSTANCES, {"mtg.instances[1].bind": "127.0.0.1:3140"}), {"TGP320", "TGP504"}),
+    ("an instance on the first one's port", mut(INSTANCES, {"mtg.instances[0].bind": "127.0.0.1:3128"}),
+     {"TGP320", "TGP504", "TGP505"}),
+    ("one domain twice", mut(INSTANCES, {"mtg.instances[1].domain": OTHER}), {"TGP341"}),
+    ("an instance with the first one's domain", mut(INSTANCES, {"mtg.instances[1].domain": DOMAIN}), {"TGP341"}),
+    ("one name twice", mut(INSTANCES, {"mtg.instances[1].name": "spring"}), {"TGP341"}),
+    ("an instance's secret for another domain", mut(INSTANCES, {"mtg.instances[1].secret": SECRET}), {"TGP503"}),
+    ("an instance's secret malformed", mut(INSTANCES, {"mtg.instances[1].secret": "ee00"}), {"TGP008"}),
+    ("an instance on a public address", mut(INSTANCES, {"mtg.instances[1].bind": "0.0.0.0:3150"}), {"TGP301"}),
+    ("an instance's stats public", mut(INSTANCES, {"mtg.instances[1].stats_bind": "[::]:3151"}), {"TGP305"}),
+    ("an instance's domain not routed to it", mut(INSTANCES, {
+        "mtg.instances": [{"name": "spring", "domain": OTHER}], "router.routes": [MAGIC, DEFAULT],
+        "router.backends": {"mtg": HAPROXY["router"]["backends"]["mtg"], "web": HAPROXY["router"]["backends"]["web"],
+                            "mtg_spring": SPRING_BACKEND}}), {"TGP504"}),
+    ("an instance's domain routed to the first mtg", mut(INSTANCES, {
+        "mtg.instances": [{"name": "spring", "domain": OTHER}],
+        "router.routes": [MAGIC, {"match": "sni_exact", "value": OTHER, "backend": "mtg"}, DEFAULT],
+        "router.backends": {"mtg": HAPROXY["router"]["backends"]["mtg"],
+                            "web": HAPROXY["router"]["backends"]["web"]}}), {"TGP504", "TGP505"}),
+    ("a retired instance still routed to it", mut(INSTANCES, {
+        "mtg.instances": [{"name": "spring", "domain": OTHER, "retire_at": "2027-01-01"}],
+        "router.routes": [MAGIC, SPRING, DEFAULT],
+        "router.backends": {"mtg": HAPROXY["router"]["backends"]["mtg"], "web": HAPROXY["router"]["backends"]["web"],
+                            "mtg_spring": SPRING_BACKEND}}), {"TGP342"}),
+    ("PROXY to an instance without a PROXY listener", mut(INSTANCES, {
+        "mtg.instances": [{"name": "spring", "domain": OTHER}],
+        "router.routes": [MAGIC, SPRING, DEFAULT],
+        "router.backends": {"mtg": HAPROXY["router"]["backends"]["mtg"], "web": HAPROXY["router"]["backends"]["web"],
+                            "mtg_spring": dict(SPRING_BACKEND, send_proxy="v2")}}), {"TGP101"}),
+    ("an instance's domain outside the certificate", mut(INSTANCES, {"web.cert_domains": [DOMAIN, OTHER]}),
+     {"TGP602"}),
+    ("an instance's domain not a hostname", mut(INSTANCES, {"mtg.instances[1].domain": "static"}), {"TGP501"}),
+    ("an instance's domain with a trailing dot", mut(INSTANCES, {"mtg.instances[1].domain": THIRD + "."}),
+     {"TGP501"}),
+    ("an instance named like the second slot", mut(INSTANCES, {"mtg.instances[1].name": "green"}), {"TGP004"}),
+    ("an instance name with a dash", mut(INSTANCES, {"mtg.instances[1].name": "sum-mer"}), {"TGP004"}),
+    ("retire_at not a date", mut(INSTANCES, {"mtg.instances[1].retire_at": "next friday"}), {"TGP004"}),
+    ("an instance key unknown", mut(INSTANCES, {"mtg.instances[1].port": 3150}), {"TGP005"}),
+    ("instances not a list", mut(INSTANCES, {"mtg.instances": {"name": "spring"}}), {"TGP004"}),
     # -- schema
     ("unknown topology kind", mut(DIRECT, {"kind": "mesh"}), {"TGP001"}),
     ("unknown router kind", mut(HAPROXY, {"router.kind": "traefik"}), {"TGP002"}),
@@ -886,3 +958,40 @@ def test_a_slot_that_is_not_blue_or_green_is_named():
 def test_the_second_slot_sits_on_the_first_ones_host():
     result = v.normalise(mut(NGINX, {"mtg.bind": "[::1]:3128", "router.backends.mtg.address": "[::1]:3128"}))
     assert result["mtg"]["slots"]["green"]["bind"] == "[::1]:3132"
+
+
+# --------------------------------------------------------------------------
+# further mtg instances: the model's view
+# --------------------------------------------------------------------------
+def test_instances_get_their_ports_routes_backends_and_certificate_names():
+    doc = v.normalise(INSTANCES)
+    spring, summer = doc["mtg"]["instances"]
+    assert (spring["bind"], spring["stats_bind"], summer["bind"], summer["stats_bind"]) == (
+        "127.0.0.1:3140", "127.0.0.1:3141", "127.0.0.1:3142", "127.0.0.1:3143")
+    assert [(r["value"], r["backend"]) for r in doc["router"]["routes"]] == [
+        (DOMAIN, "mtg"), (OTHER, "mtg_spring"), (THIRD, "mtg_summer"), (None, "web")]
+    assert doc["router"]["backends"]["mtg_summer"]["address"] == "127.0.0.1:3142"
+    assert doc["web"]["cert_domains"] == [DOMAIN, OTHER, THIRD]
+    assert not spring["retired"] and spring["retire_at"] is None
+
+
+def test_a_retired_instance_loses_its_route_and_backend_but_keeps_its_certificate():
+    doc = v.normalise(mut(INSTANCES, {"mtg.instances[0].retire_at": "2027-01-15T08:00:00Z"}))
+    spring = doc["mtg"]["instances"][0]
+    assert spring["retired"] and spring["retire_at"] == NOW
+    assert "mtg_spring" not in doc["router"]["backends"]
+    assert OTHER not in [r["value"] for r in doc["router"]["routes"]] and OTHER in doc["web"]["cert_domains"]
+    # a second before: still serving; without a clock (no "now"): never retired
+    assert not v.normalise(mut(INSTANCES, {"mtg.instances[0].retire_at": NOW + 1}))["mtg"]["instances"][0]["retired"]
+    assert not v.normalise(mut(INSTANCES, {"mtg.instances[0].retire_at": "2027-01-15", "now": DELETE})
+                           )["mtg"]["instances"][0]["retired"]
+
+
+@pytest.mark.parametrize("text,seconds", [
+    ("2027-01-15", 1800000000 - 8 * 3600), ("2027-01-15T08:00:00Z", 1800000000), ("2027-01-15T08:00Z", 1800000000),
+    ("2027-01-15 09:00:00+01:00", 1800000000), ("2027-01-15T08:00:00", 1800000000), (1800000000, 1800000000),
+    ("1800000000", 1800000000), ("2027-02-30", None), ("next friday", None), (True, None), (-1, None),
+    ("2027-01-15T08:00:00Z\n", 1800000000), ("2027-01-15T25:00:00Z", None), (None, None)])
+def test_epoch_seconds(text, seconds):
+    from ansible_collections.tgproxy.stealth.plugins.module_utils import values
+    assert values.epoch_seconds(text) == seconds
