@@ -189,6 +189,12 @@ PLAYBOOK_SPEC = {
         type="str", kind="?hostport", default=None, playbooks="site, rollout, doctor",
         description="The second mtg instance's Prometheus endpoint; unset: 127.0.0.1:3133, or the next free "
                     "port."),
+    "tgproxy_mtg_instances": dict(
+        type="list", elements="dict", default=[], playbooks="site, rollout, doctor",
+        description="Further mtg instances behind the router, each with its own domain and secret: name, domain, "
+                    "secret (unset: generated once and kept), bind and stats_bind (unset: the next free loopback "
+                    "ports from 127.0.0.1:3140), retire_at (a UTC date or time: from then the instance stops and "
+                    "its domain gets the website) (TGP340-342)."),
     "tgproxy_mtg_restart_ok": dict(
         type="bool", default=False, playbooks="site, rollout",
         description="Without blue/green (mtg on :443, sslh, or tgproxy_mtg_blue_green false) a change restarts mtg: "
