@@ -959,7 +959,7 @@ def _normalise_mtg_instances(norm, facts, top, mtg_raw, rkind, doc_binds):
     """Further mtg instances beside the first, each with its own secret and its own domain (SNI), behind the router.
 
     mtg keeps one secret per process; a router routes each instance's domain to its instance. Each one is
-    {name, domain, secret, bind, stats_bind, retire_at, retired}: ``bind`` and ``stats_bind`` default to the next
+    {name, unit, domain, secret, bind, stats_bind, retire_at, retired}: ``bind`` and ``stats_bind`` default to the next
     loopback ports no other listener takes (from model.MTG_INSTANCE_PORT); ``retire_at`` (a UTC date or time) ends
     its service: from then (``now``, the controller's clock, at or after it) ``retired`` is true, the instance is
     stopped and its domain goes to the website, as any name that is not routed to mtg. Every other mtg setting
@@ -1001,7 +1001,8 @@ def _normalise_mtg_instances(norm, facts, top, mtg_raw, rkind, doc_binds):
         stats_bind = norm.address(item, "stats_bind", path, "127.0.0.1:%d" % stats_port)
         used |= set(_ports_in_use([stats_bind])) | {stats_port}
         retire_at = _epoch(norm, item, "retire_at", path)
-        instances.append({"name": name, "domain": domain, "secret": secret or None, "bind": bind,
+        instances.append({"name": name, "unit": model.mtg_instance_unit(name) if name else None,
+                          "domain": domain, "secret": secret or None, "bind": bind,
                           "stats_bind": stats_bind, "retire_at": retire_at,
                           "retired": bool(retire_at is not None and now is not None and now >= retire_at)})
     return instances
