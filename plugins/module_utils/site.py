@@ -273,6 +273,11 @@ class _Site(object):
         return result
 
 
+def variant_seed(seed, variant):
+    """The seed of another site of the same host (``variant``: e.g. a further domain); the seed itself without."""
+    return "%s:%s" % (seed, variant) if variant else seed
+
+
 def generate(seed, domain, title=None):
     """{relative path: bytes} of the host's website, deterministic in ``seed``."""
     return _Site(seed, domain, title).files()

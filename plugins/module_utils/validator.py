@@ -757,6 +757,10 @@ def _normalise(raw):
     web, wdaemon = _normalise_web(norm, facts, top, domain, pp_default, router_owns_80)
     doc["web"] = web
     doc["mtg"] = _normalise_mtg(norm, facts, top, doc, rkind if is_router else None, pp_default, wdaemon)
+    # the names the web server serves a site of its own for: the domain, then each further instance's (retired
+    # ones too: their SNI gets the website)
+    web["sites"] = [domain] + [instance["domain"] for instance in doc["mtg"]["instances"]
+                               if model.is_hostname(instance["domain"]) and instance["domain"] != domain]
     web_raw = top.get("web") if isinstance(top.get("web"), dict) else {}
     if web_raw.get("cert_domains") is None and web["cert_domains"] is not None:
         # each further instance's domain gets a certificate (and a site) too, retired or not

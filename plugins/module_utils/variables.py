@@ -61,6 +61,7 @@ KINDS = {
     "caddy_log_dir": "path",
     "caddy_domain": "?hostname",
     "caddy_site_root": "path",
+    "caddy_extra_domains": "list:hostname",
     "caddy_site_title": "?text",
     "caddy_reverse_proxy": "?upstream",
     "caddy_http_bind": "list:ip",
@@ -88,6 +89,7 @@ KINDS = {
     "mtg_group": "unix_name",
     "mtg_config_dir": "path",
     "mtg_service_name": "unit_name",
+    "mtg_secret_name": "relative_path",
     "mtg_domain": "?hostname",
     "mtg_bind_to": "hostport",
     "mtg_link_server": "?host",
@@ -141,6 +143,7 @@ KINDS = {
     "site_content_title": "?text",
     "site_content_group": "unix_name",
     "site_content_seed": "?seed",
+    "site_content_variant": "?hostname",
     "site_content_state_dir": "path",
     # sslh
     "sslh_packages": "list:package",

@@ -53,6 +53,12 @@ options:
       - Two hosts with the same seed serve the same site; the validator warns about that (TGP603).
     type: str
     default: ""
+  variant:
+    description:
+      - Another site from the same seed, e.g. the domain of a further mtg instance, so that each domain of a host
+        serves a website of its own. Empty for the seed's own site.
+    type: str
+    default: ''
   state_dir:
     description: Where the seed and the list of written files are kept (root-only).
     type: path
@@ -204,6 +210,7 @@ def main():
             domain=dict(type="str", required=True),
             title=dict(type="str", default=""),
             seed=dict(type="str", default="", no_log=True),
+            variant=dict(type="str", default=""),
             state_dir=dict(type="path", default="/var/lib/tgproxy/site"),
             owner=dict(type="str", default="root"),
             group=dict(type="str", default="root"),
@@ -220,7 +227,7 @@ def main():
         uid = gid = -1
     root, state_dir = params["root"], params["state_dir"]
     seed, created = _seed(module, state_dir)
-    files = site.generate(seed, params["domain"], params["title"] or None)
+    files = site.generate(site.variant_seed(seed, params["variant"]), params["domain"], params["title"] or None)
     manifest_path = os.path.join(state_dir, "manifest-%s.json" % _sha(root.encode("utf-8"))[:12])
     manifest = json.loads((_read(manifest_path) or b"{}").decode("utf-8"))
     result = dict(site_id=site.site_id(files), files=sorted(files), written=[], removed=[], kept=[],

@@ -59,6 +59,8 @@ FLOW_THROUGH = {
     "nginx_web_http_port": "web.http_bind from nginx_web_http_port",
     "nginx_web_proxy_allow": "web.proxy_allow from nginx_web_proxy_allow",
     "mtg_topology": "kind from tgproxy_topology, or mtg_topology",
+    "mtg_domain": "domain from mtg_domain, or a further instance's (mtg.instances)",
+    "mtg_secret": "mtg.secret from mtg_secret, or a further instance's (mtg.instances)",
     "mtg_bind_to": "mtg.bind, or each slot's of blue/green (mtg.slots)", "mtg_proxy_protocol_listener": "mtg.proxy_protocol_listener",
     "mtg_fronting_host": "mtg.fronting.host", "mtg_fronting_port": "mtg.fronting.port",
     "mtg_fronting_proxy_protocol": "mtg.fronting.proxy_protocol", "mtg_concurrency": "mtg.concurrency",
