@@ -1142,17 +1142,20 @@ def _router_backends(norm, facts, doc, router, rkind, wdaemon):
         mtg_bind = _hostport(mtg["bind"]) if mtg["bind"] else None
         if mtg_bind:
             backends_raw["mtg"] = {"address": model.join_hostport(_connect_host(mtg_bind[0], _GO), mtg_bind[1])}
-        for instance in mtg["instances"]:
-            bind = _hostport(instance["bind"]) if instance["bind"] else None
-            if bind and instance["name"] and not instance["retired"]:
-                backends_raw[model.mtg_instance_backend(instance["name"])] = {
-                    "address": model.join_hostport(_connect_host(bind[0], _GO), bind[1])}
         if first_https:
             backends_raw["web"] = {"address": model.join_hostport(_connect_host(first_https[0], wdaemon),
                                                                   first_https[1])}
     elif not isinstance(backends_raw, dict):
         norm.bad("router.backends", backends_raw, "a mapping of name -> {address, send_proxy}")
         backends_raw = {}
+    else:
+        backends_raw = dict(backends_raw)
+    # each further instance serving: its backend, unless the inventory names one mtg_<name> itself
+    for instance in mtg["instances"]:
+        bind = _hostport(instance["bind"]) if instance["bind"] else None
+        name = model.mtg_instance_backend(instance["name"]) if instance["name"] else None
+        if bind and name and not instance["retired"] and name not in backends_raw:
+            backends_raw[name] = {"address": model.join_hostport(_connect_host(bind[0], _GO), bind[1])}
     backends = {}
     for name, item in backends_raw.items():
         path = "router.backends.%s" % name
@@ -1185,23 +1188,31 @@ def _router_backends(norm, facts, doc, router, rkind, wdaemon):
 
 
 def _router_routes(norm, router, domain, instances):
-    """Routes: the magic SNI to mtg, each further instance's to that instance (until it retires) and everything
-    else to the web server, unless given."""
+    """Routes: the magic SNI to mtg and everything else to the web server, unless given; then, first, each
+    further instance's domain to that instance until it retires, unless the routes given name the domain or the
+    instance's backend themselves (the inventory's own routes for it, TGP504/TGP342 check them)."""
     routes_raw = router.get("routes", _MISSING)
     if routes_raw is _MISSING or routes_raw is None:
-        routes_raw = [{"match": "sni_exact", "value": domain, "backend": "mtg"}]
-        routed = set([domain])
-        for instance in instances:
-            # a name given twice or not a name at all is TGP341/TGP501's business, not a route's
-            if instance["name"] and not instance["retired"] and model.is_hostname(instance["domain"]) \
-                    and instance["domain"] not in routed:
-                routed.add(instance["domain"])
-                routes_raw.append({"match": "sni_exact", "value": instance["domain"],
-                                   "backend": model.mtg_instance_backend(instance["name"])})
-        routes_raw.append({"match": "default", "backend": "web"})
+        routes_raw = [{"match": "sni_exact", "value": domain, "backend": "mtg"},
+                      {"match": "default", "backend": "web"}]
     if not isinstance(routes_raw, (list, tuple)):
         norm.bad("router.routes", routes_raw, "a list of {match, value, backend}")
         routes_raw = []
+    named = set()
+    for item in routes_raw:
+        if isinstance(item, dict):
+            named.add(item.get("backend"))
+            if item.get("match") == "sni_exact" and isinstance(item.get("value"), str):
+                named.add(item["value"].strip().lower())
+    added = []
+    for instance in instances:
+        backend = model.mtg_instance_backend(instance["name"]) if instance["name"] else None
+        # a name given twice or not a name at all is TGP341/TGP501's business, not a route's
+        if backend and not instance["retired"] and model.is_hostname(instance["domain"]) \
+                and not {instance["domain"], backend} & named:
+            named |= {instance["domain"], backend}
+            added.append({"match": "sni_exact", "value": instance["domain"], "backend": backend})
+    routes_raw = added + list(routes_raw)
     routes = []
     for index, item in enumerate(routes_raw):
         path = "router.routes[%d]" % index

@@ -179,6 +179,8 @@ GOOD += [
     ("an instance retiring later (an offset), on given ports",
      mut(INSTANCES, {"mtg.instances[0].retire_at": "2027-01-15T09:30:00+01:00",
                      "mtg.instances[0].bind": "127.0.0.1:4000", "mtg.instances[0].stats_bind": "127.0.0.1:4001"})),
+    ("instances beside routes and backends the inventory gives (theirs come first)",
+     mut(INSTANCES, {"router.routes": [MAGIC, DEFAULT], "router.backends": HAPROXY["router"]["backends"]})),
     ("an instance with routes and backends given", mut(INSTANCES, {
         "mtg.instances": [{"name": "spring", "domain": OTHER}],
         "router.routes": [MAGIC, SPRING, DEFAULT],
@@ -202,8 +204,9 @@ BAD = [
     ("an instance's secret malformed", mut(INSTANCES, {"mtg.instances[1].secret": "ee00"}), {"TGP008"}),
     ("an instance on a public address", mut(INSTANCES, {"mtg.instances[1].bind": "0.0.0.0:3150"}), {"TGP301"}),
     ("an instance's stats public", mut(INSTANCES, {"mtg.instances[1].stats_bind": "[::]:3151"}), {"TGP305"}),
-    ("an instance's domain not routed to it", mut(INSTANCES, {
-        "mtg.instances": [{"name": "spring", "domain": OTHER}], "router.routes": [MAGIC, DEFAULT],
+    ("an instance's domain routed to the website", mut(INSTANCES, {
+        "mtg.instances": [{"name": "spring", "domain": OTHER}],
+        "router.routes": [MAGIC, {"match": "sni_exact", "value": OTHER, "backend": "web"}, DEFAULT],
         "router.backends": {"mtg": HAPROXY["router"]["backends"]["mtg"], "web": HAPROXY["router"]["backends"]["web"],
                             "mtg_spring": SPRING_BACKEND}}), {"TGP504"}),
     ("an instance's domain routed to the first mtg", mut(INSTANCES, {
@@ -969,7 +972,7 @@ def test_instances_get_their_ports_routes_backends_and_certificate_names():
     assert (spring["bind"], spring["stats_bind"], summer["bind"], summer["stats_bind"]) == (
         "127.0.0.1:3140", "127.0.0.1:3141", "127.0.0.1:3142", "127.0.0.1:3143")
     assert [(r["value"], r["backend"]) for r in doc["router"]["routes"]] == [
-        (DOMAIN, "mtg"), (OTHER, "mtg_spring"), (THIRD, "mtg_summer"), (None, "web")]
+        (OTHER, "mtg_spring"), (THIRD, "mtg_summer"), (DOMAIN, "mtg"), (None, "web")]
     assert doc["router"]["backends"]["mtg_summer"]["address"] == "127.0.0.1:3142"
     assert doc["web"]["cert_domains"] == [DOMAIN, OTHER, THIRD]
     assert not spring["retired"] and spring["retire_at"] is None
