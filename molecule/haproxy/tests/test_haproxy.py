@@ -1,9 +1,11 @@
 """Three-service topology behind HAProxy (real HAProxy, mtg, Caddy, Pebble)."""
 
+import json
 import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -11,10 +13,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
-from router_tests import assert_mtg_changes_are_blue_green, listeners, main_pid  # noqa: E402
+from router_tests import MTProtoSession, assert_mtg_changes_are_blue_green, listeners, main_pid, secret_of  # noqa: E402
 from config_property import assert_daemon_accepts_every_accepted_input  # noqa: E402
 from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
-    DOMAIN, assert_ssh_through_443, child_pids, converge, count_lines, doctor, host_ip, pebble_root, reloaded, wait_for)
+    DOMAIN, PROJECT, assert_ssh_through_443, child_pids, converge, count_lines, doctor, host_ip, pebble_root, reloaded,
+    run_playbook, wait_for)
 
 SCENARIO = "haproxy"
 JOURNAL = "journalctl -u haproxy --no-pager -o cat"
@@ -156,3 +159,108 @@ def test_a_change_of_mtg_under_load_goes_blue_green_and_drops_nothing(host, rout
     if not host.backend.get_hostname().endswith("debian13"):
         pytest.skip("the switch under load runs on one host of the scenario (debian13; nginx_stream: debian12)")
     assert_mtg_changes_are_blue_green(host, router, tmp_path)
+
+
+# -- further mtg instances (tgproxy_mtg_instances), a rotation ------------------------------------------------------
+INSTANCE_DOMAINS = {"spring": "cdn.stealth.test", "autumn": "static.stealth.test"}
+SNAPSHOT_MTG = ("sha256sum /etc/haproxy/haproxy.cfg /etc/caddy/Caddyfile; ls /etc/mtg /etc/systemd/system | sort;"
+                " systemctl list-units 'mtg*' --no-legend --plain | sort")
+
+
+def _with_instances(tmp_path, name, instances, *options):
+    path = tmp_path / ("instances-%d.json" % len(list(tmp_path.iterdir())))
+    path.write_text(json.dumps({"tgproxy_mtg_instances": instances}))
+    return run_playbook(os.path.join(PROJECT, "molecule", SCENARIO, "converge.yml"), name, ["@%s" % path],
+                        *options, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+
+
+def _site_body(ip, domain, cafile):
+    proc = subprocess.run(["curl", "-fsS", "--cacert", cafile, "--resolve", "%s:443:%s" % (domain, ip),
+                           "https://%s/" % domain], capture_output=True, text=True, timeout=20, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotation(host, tmp_path, pebble_root):
+    """Two more mtg instances behind HAProxy, each with its own domain, secret, certificate and website: each passes
+    FakeTLS through :443 and the doctor; the one with retire_at serves its old links until then, and after it its
+    name gets a website of its own, never an error. Bad input (two instances on one port, one domain twice) is
+    rejected before any change. Then the inventory without them: they stop, and the host is as before."""
+    name = host.backend.get_hostname()
+    if not name.endswith("debian12"):
+        pytest.skip("further instances run on one host of the scenario (debian12; the switch under load: debian13)")
+    # test bed: the instances' names resolve to the host (Pebble's HTTP-01, mtg's measurement of its site)
+    host.run_expect([0], "grep -q ' cdn.stealth.test ' /etc/hosts || echo '127.0.0.1 cdn.stealth.test "
+                         "static.stealth.test ' >> /etc/hosts")
+    ip = host_ip(host)
+    before = host.check_output(SNAPSHOT_MTG)
+    # bad input first: nothing changes
+    for bad, code in (([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"], "bind": "127.0.0.1:3140"},
+                        {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"], "bind": "127.0.0.1:3140"}], "TGP320"),
+                      ([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
+                        {"name": "autumn", "domain": INSTANCE_DOMAINS["spring"]}], "TGP341")):
+        proc = _with_instances(tmp_path, name, bad)
+        assert proc.returncode != 0 and code in proc.stdout, proc.stdout[-3000:]
+        assert "TASK [Deploy every role]" not in proc.stdout
+        assert host.check_output(SNAPSHOT_MTG) == before
+    retire_at = int(time.time()) + 300
+    instances = [{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
+                 {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"], "retire_at": retire_at}]
+    proc = _with_instances(tmp_path, name, instances)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    secrets = {}
+    for instance, domain in INSTANCE_DOMAINS.items():
+        unit = "mtg-" + instance
+        assert host.service(unit).is_running and host.service(unit).is_enabled
+        secret_file = host.file("/etc/mtg/%s.secret" % unit)
+        assert secret_file.mode == 0o600
+        secrets[instance] = secret_file.content_string.strip()
+        assert secrets[instance] != secret_of(host) and domain.encode().hex() in secrets[instance]
+        assert secrets[instance] not in proc.stdout  # generated, kept, never printed
+        # Telegram's way through :443 to this instance and the DC simulator, and back
+        session = MTProtoSession(ip, secrets[instance])
+        try:
+            assert session.echo(4096)
+        finally:
+            session.close()
+        # a certificate and a website of its own: not the first domain's page
+        assert "Verification: OK" in subprocess.run(
+            ["openssl", "s_client", "-connect", "%s:443" % ip, "-servername", domain, "-CAfile", pebble_root,
+             "-verify_return_error", "-verify_hostname", domain, "-brief"], input="", capture_output=True, text=True,
+            timeout=20, check=False).stderr
+    bodies = [_site_body(ip, domain, pebble_root) for domain in ["proxy.stealth.test"] + list(INSTANCE_DOMAINS.values())]
+    assert len(set(bodies)) == 3
+    # the doctor checks each instance too
+    doctor_vars = tmp_path / "doctor.json"
+    doctor_vars.write_text(json.dumps({"tgproxy_mtg_instances": instances}))
+    proc, text, dummy_rows = doctor(name, "@%s" % doctor_vars)
+    assert proc.returncode == 0, text[-4000:]
+    assert all(secret not in text for secret in secrets.values())
+    # a re-run changes nothing
+    proc = _with_instances(tmp_path, name, instances)
+    assert proc.returncode == 0 and re.search(r"changed=0 ", proc.stdout.split("PLAY RECAP")[-1]), proc.stdout[-3000:]
+    # the rotation: autumn's old link works until retire_at, then its name gets its website
+    old_link = MTProtoSession(ip, secrets["autumn"])
+    try:
+        assert old_link.echo(1024)
+    finally:
+        old_link.close()
+    time.sleep(max(0, retire_at - time.time()) + 1)
+    proc = _with_instances(tmp_path, name, instances)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert not host.file("/etc/systemd/system/mtg-autumn.service").exists
+    assert host.file("/etc/mtg/mtg-autumn.secret").exists  # kept: a later retire_at gives the same links back
+    assert host.service("mtg-spring").is_running
+    with pytest.raises((EOFError, OSError, AssertionError)):
+        session = MTProtoSession(ip, secrets["autumn"])
+        session.echo(1024)
+    assert _site_body(ip, INSTANCE_DOMAINS["autumn"], pebble_root) == bodies[2]
+    # the inventory without them: they stop and go, the first instance stays as it was
+    proc = _with_instances(tmp_path, name, [])
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert not host.file("/etc/systemd/system/mtg-spring.service").exists
+    fresh = MTProtoSession(ip, secret_of(host))
+    try:
+        assert fresh.echo(1024)
+    finally:
+        fresh.close()
