@@ -200,14 +200,14 @@ def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotat
                       ([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
                         {"name": "autumn", "domain": INSTANCE_DOMAINS["spring"]}], "TGP341")):
         proc = _with_instances(tmp_path, name, bad)
-        assert proc.returncode != 0 and code in proc.stdout, proc.stdout[-3000:]
+        assert proc.returncode != 0 and code in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
         assert "TASK [Deploy every role]" not in proc.stdout
         assert host.check_output(SNAPSHOT_MTG) == before
     retire_at = int(time.time()) + 300
     instances = [{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
                  {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"], "retire_at": retire_at}]
     proc = _with_instances(tmp_path, name, instances)
-    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     secrets = {}
     for instance, domain in INSTANCE_DOMAINS.items():
         unit = "mtg-" + instance
