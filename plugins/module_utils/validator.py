@@ -365,6 +365,11 @@ CHECKS = {
                      "The router can send an SNI to one instance only: the other's links never reach it; two "
                      "instances of one name would share a unit and its files.",
                      "Give each instance its own domain (and secret) and its own name."),
+    "TGP343": _check(ERROR, "Further mtg instances with a web server that serves one domain.",
+                     "Each instance's domain needs a certificate and a website of its own; the nginx web backend "
+                     "(acme.sh or a manual certificate) is set up for the first domain only: the further domains "
+                     "would get another name's certificate, which gives them away.",
+                     "Use Caddy as the web server (tgproxy_web_backend: caddy) for several instances."),
     "TGP342": _check(ERROR, "A retired mtg instance's domain still goes to an mtg.",
                      "Its links keep working past the retirement the inventory asks for, or land on another "
                      "instance, which fronts them as a second fingerprint.",
@@ -1518,6 +1523,9 @@ def _check_instances(doc, facts, add):
     certificate (its domain covered, retired or not: the name then gets the website)."""
     mtg = doc["mtg"]
     router = doc["router"]
+    if mtg["instances"] and doc["web"]["kind"] != "caddy":
+        add("TGP343", ["mtg.instances", "web.kind"], "mtg.instances lists %d more instance(s), but the web server is "
+            "%s, set up for %s only." % (len(mtg["instances"]), doc["web"]["kind"], doc["domain"]))
     names = {}
     domains = {doc["domain"]: "domain"} if model.is_hostname(doc["domain"]) else {}
     cert = [name.lower().rstrip(".") for name in doc["web"]["cert_domains"] or []]

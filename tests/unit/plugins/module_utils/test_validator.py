@@ -190,6 +190,7 @@ GOOD += [
 
 BAD = [
     # -- further mtg instances
+    ("instances with the nginx web server", mut(INSTANCES, {"web.kind": "nginx"}), {"TGP343"}),
     ("instances where mtg owns :443", mut(DIRECT, {"mtg.instances": [{"name": "spring", "domain": OTHER}]}),
      {"TGP340"}),
     # the router's backend then reaches the other instance: its domain goes there (TGP504), or to the first
