@@ -136,8 +136,7 @@ def main():
                 row.update(round=number + 1, change=kind, release=extra[-1].split("=")[1])
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    # back to the inventory's settings (with the same deadline: what is left to drain are mtg's own measurement
-    # connections to its site, which the drain cannot tell apart in a container without CAP_SYS_PTRACE)
+    # back to the inventory's settings, with the same deadline (not the default 600 s)
     playbook(["tgproxy_mtg_drain_deadline=%d" % DEADLINE])
     summarise(rows, kinds, all_ways, args.rounds)
     return 0
