@@ -201,23 +201,30 @@ def socket_inodes(fd_links):
     return out
 
 
-def established_to(proc_tables, inodes, remote_port):
-    """Established TCP connections among the sockets ``inodes`` whose remote port is ``remote_port``.
+def established_to(proc_tables, inodes, remote_port, uid=None):
+    """Established TCP connections to this host itself (the same address on both ends) on ``remote_port``, among
+    the sockets ``inodes`` or those the user ``uid`` owns.
 
     Used for the connections an mtg instance makes through the router's public port, to the live
     instance (its own site measurement, which it keeps open): while the other instance drains, each
-    of them holds one router connection there that is nobody's session.
+    of them holds one router connection there that is nobody's session. Only connections to the host's
+    own address count: mtg's connections to Telegram's DCs are on port 443 too, and each one belongs to a
+    client's session.
     """
     count = 0
     for text in proc_tables:
         for line in text.splitlines()[1:]:
             fields = line.split()
-            if len(fields) < 10 or fields[3] != TCP_ESTABLISHED or fields[9] not in inodes:
+            if len(fields) < 10 or fields[3] != TCP_ESTABLISHED:
+                continue
+            if fields[9] not in inodes and (uid is None or fields[7] != str(uid)):
                 continue
             try:
-                port = int(fields[2].rsplit(":", 1)[1], 16)
+                local_ip = fields[1].rsplit(":", 1)[0]
+                remote_ip, port = fields[2].rsplit(":", 1)
+                port = int(port, 16)
             except (IndexError, ValueError):
                 continue
-            if port == remote_port:
+            if port == remote_port and local_ip == remote_ip:
                 count += 1
     return count

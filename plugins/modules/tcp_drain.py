@@ -50,11 +50,20 @@ options:
         are nobody's session. The mtg instances of a blue/green switch measure their own site through the router
         at their start (and keep those connections open); the router sends them to the instance live then. As
         many connections as these processes hold to I(loops_port) are left out of the count.
+      - Only connections to the host's own address count as such (mtg's connections to Telegram's DCs, on port
+        443 too, carry clients' sessions). Reading another user's sockets from C(/proc/<pid>/fd) needs
+        CAP_SYS_PTRACE; where that is missing, I(loops_user) finds them.
     type: list
     elements: int
     default: []
+  loops_user:
+    description:
+      - The user whose connections to the host's own I(loops_port) are such loops (the mtg user), found by the
+        socket's owner in C(/proc/net/tcp), which needs no privilege. Together with I(loops_of), a connection
+        either finds is left out once.
+    type: str
   loops_port:
-    description: The port I(loops_of) reaches the router on.
+    description: The port I(loops_of) and I(loops_user) reach the router on.
     type: int
     default: 443
   interval:
@@ -96,6 +105,7 @@ samples:
 """
 
 import os
+import pwd
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -104,7 +114,7 @@ from ansible_collections.tgproxy.stealth.plugins.module_utils import migration
 TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 
 
-def count(port, exclude_self=False, loops_of=(), loops_port=443):
+def count(port, exclude_self=False, loops_of=(), loops_port=443, loops_uid=None):
     texts = []
     for path in TABLES:
         try:
@@ -125,8 +135,8 @@ def count(port, exclude_self=False, loops_of=(), loops_port=443):
                 links.append(os.readlink(os.path.join(directory, name)))
             except OSError:
                 continue
-    if links:
-        total -= migration.established_to(texts, migration.socket_inodes(links), loops_port)
+    if links or loops_uid is not None:
+        total -= migration.established_to(texts, migration.socket_inodes(links), loops_port, loops_uid)
     return max(0, total)
 
 
@@ -139,6 +149,7 @@ def main():
             exclude_self=dict(type="bool", default=False),
             loops_of=dict(type="list", elements="int", default=[]),
             loops_port=dict(type="int", default=443),
+            loops_user=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -146,8 +157,14 @@ def main():
     if not 0 < port < 65536 or deadline < 0 or module.params["interval"] <= 0:
         module.fail_json(msg="port must be 1-65535, deadline >= 0 and interval > 0")
     start = time.time()
+    loops_uid = None
+    if module.params["loops_user"]:
+        try:
+            loops_uid = pwd.getpwnam(module.params["loops_user"]).pw_uid
+        except KeyError:
+            module.fail_json(msg="[loops_user] %s is not a user on this host" % module.params["loops_user"])
     options = dict(exclude_self=module.params["exclude_self"], loops_of=module.params["loops_of"],
-                   loops_port=module.params["loops_port"])
+                   loops_port=module.params["loops_port"], loops_uid=loops_uid)
     first = current = count(port, **options)
     samples = [[0.0, first]]
     while current and not module.check_mode and time.time() - start < deadline:

@@ -99,6 +99,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scenario", default="haproxy", choices=["haproxy", "mtg_direct"])
+    parser.add_argument("--from-log", metavar="FILE",
+                        help="print the tables again from the JSON rows a run printed (no host needed)")
     parser.add_argument("--change", default="config,version",
                         help="what each run changes, comma-separated: config (mtg_tolerate_time_skewness), version "
                              "(mtg_version, upgrade and downgrade in turn)")
@@ -108,6 +110,12 @@ def main():
         parser.error("--change: config, version or both")
     SETUP.update(scenario=args.scenario, host="%s-debian13" % args.scenario)
     all_ways = ("restart", "blue/green") if args.scenario == "haproxy" else ("restart",)
+    if args.from_log:
+        with open(args.from_log) as handle:
+            rows = [json.loads(line) for line in handle if line.startswith("{")]
+        summarise(rows, [kind for kind in kinds if any(row["change"] == kind for row in rows)], all_ways,
+                  max(row["round"] for row in rows))
+        return 0
     rows = []
     state = {"skew": 6, "release": 0}
 
@@ -128,11 +136,17 @@ def main():
                 row.update(round=number + 1, change=kind, release=extra[-1].split("=")[1])
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    playbook([])  # back to the inventory's settings
+    # back to the inventory's settings, with the same deadline (not the default 600 s)
+    playbook(["tgproxy_mtg_drain_deadline=%d" % DEADLINE])
+    summarise(rows, kinds, all_ways, args.rounds)
+    return 0
+
+
+def summarise(rows, kinds, all_ways, rounds):
     keys = ("failed_new", "broken", "bytes_lost", "longest_gap_s", "closed_at_deadline", "run_s")
     header = ("| change | way (median of %d rounds) | failed new connections | broken sessions | bytes lost "
               "| longest gap between accepted connections | sessions closed at the %d s deadline | run |")
-    print("\n" + header % (args.rounds, DEADLINE))
+    print("\n" + header % (rounds, DEADLINE))
     print("|---|---|---|---|---|---|---|---|")
     for kind in kinds:
         for way in all_ways:
@@ -145,7 +159,6 @@ def main():
     print("\nEach run: " + "; ".join("%d %s %s (to %s): %d/%d/%d, gap %.2f s" % (
         row["round"], row["change"], row["way"], row["release"], row["failed_new"], row["broken"], row["bytes_lost"],
         row["longest_gap_s"]) for row in rows))
-    return 0
 
 
 if __name__ == "__main__":
