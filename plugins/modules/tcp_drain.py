@@ -44,26 +44,18 @@ options:
         a loopback listener (a router in front) are left out too, so only for a port clients reach directly.
     type: bool
     default: false
-  loops_of:
-    description:
-      - Process IDs of local clients whose connections to I(loops_port) pass through a router to this port and
-        are nobody's session. The mtg instances of a blue/green switch measure their own site through the router
-        at their start (and keep those connections open); the router sends them to the instance live then. As
-        many connections as these processes hold to I(loops_port) are left out of the count.
-      - Only connections to the host's own address count as such (mtg's connections to Telegram's DCs, on port
-        443 too, carry clients' sessions). Reading another user's sockets from C(/proc/<pid>/fd) needs
-        CAP_SYS_PTRACE; where that is missing, I(loops_user) finds them.
-    type: list
-    elements: int
-    default: []
   loops_user:
     description:
-      - The user whose connections to the host's own I(loops_port) are such loops (the mtg user), found by the
-        socket's owner in C(/proc/net/tcp), which needs no privilege. Together with I(loops_of), a connection
-        either finds is left out once.
+      - The user of local clients whose connections to I(loops_port) pass through a router to this port and are
+        nobody's session. The mtg instances of a blue/green switch measure their own site through the router at
+        their start (and keep those connections open); the router sends them to the instance live then. As many
+        connections as this user holds to the host's own I(loops_port) are left out of the count.
+      - Found by the socket's owner in C(/proc/net/tcp), which needs no privilege. Only connections to the host's
+        own address (the same address on both ends) count, as mtg's connections to Telegram's DCs, on port 443 too,
+        carry clients' sessions.
     type: str
   loops_port:
-    description: The port I(loops_of) and I(loops_user) reach the router on.
+    description: The port I(loops_user) reaches the router on.
     type: int
     default: 443
   interval:
@@ -104,7 +96,6 @@ samples:
   type: list
 """
 
-import os
 import pwd
 import time
 
@@ -114,7 +105,7 @@ from ansible_collections.tgproxy.stealth.plugins.module_utils import migration
 TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 
 
-def count(port, exclude_self=False, loops_of=(), loops_port=443, loops_uid=None):
+def count(port, exclude_self=False, loops_port=443, loops_uid=None):
     texts = []
     for path in TABLES:
         try:
@@ -123,20 +114,8 @@ def count(port, exclude_self=False, loops_of=(), loops_port=443, loops_uid=None)
         except (IOError, OSError):
             continue
     total = migration.established(texts, port, exclude_self)
-    links = []
-    for pid in loops_of or ():
-        directory = "/proc/%d/fd" % pid
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue  # the process is gone: none of its connections are left
-        for name in names:
-            try:
-                links.append(os.readlink(os.path.join(directory, name)))
-            except OSError:
-                continue
-    if links or loops_uid is not None:
-        total -= migration.established_to(texts, migration.socket_inodes(links), loops_port, loops_uid)
+    if loops_uid is not None:
+        total -= migration.established_to(texts, loops_uid, loops_port)
     return max(0, total)
 
 
@@ -147,7 +126,6 @@ def main():
             deadline=dict(type="float", required=True),
             interval=dict(type="float", default=1.0),
             exclude_self=dict(type="bool", default=False),
-            loops_of=dict(type="list", elements="int", default=[]),
             loops_port=dict(type="int", default=443),
             loops_user=dict(type="str"),
         ),
@@ -163,8 +141,8 @@ def main():
             loops_uid = pwd.getpwnam(module.params["loops_user"]).pw_uid
         except KeyError:
             module.fail_json(msg="[loops_user] %s is not a user on this host" % module.params["loops_user"])
-    options = dict(exclude_self=module.params["exclude_self"], loops_of=module.params["loops_of"],
-                   loops_port=module.params["loops_port"], loops_uid=loops_uid)
+    options = dict(exclude_self=module.params["exclude_self"], loops_port=module.params["loops_port"],
+                   loops_uid=loops_uid)
     first = current = count(port, **options)
     samples = [[0.0, first]]
     while current and not module.check_mode and time.time() - start < deadline:

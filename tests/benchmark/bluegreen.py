@@ -62,8 +62,8 @@ def playbook(extra):
         raise RuntimeError("converge failed:\n%s" % (proc.stdout + proc.stderr)[-4000:])
 
 
-# the test bed's two mtg releases (tests/testbed/config.sh)
-RELEASES = (os.environ.get("TGP_MTG_VERSION", "2.2.8"), os.environ.get("TGP_MTG_UPGRADE_VERSION", "2.2.9"))
+# the test bed's two mtg releases (tests/testbed/config.sh; tests/testbed/env.sh exports them)
+RELEASES = (os.environ["TGP_MTG_VERSION"], os.environ["TGP_MTG_UPGRADE_VERSION"])
 
 
 def measure(way, change):

@@ -239,9 +239,10 @@ def host_state(host):
     return json.loads(fact.content_string) if fact.exists else {}
 
 
-# the test bed's mtg releases: the inventory's, and a second one built from the same source (artifacts.sh)
-BASE = os.environ.get("TGP_MTG_VERSION", "2.2.8")
-UPGRADE = os.environ.get("TGP_MTG_UPGRADE_VERSION", "2.2.9")
+# the test bed's mtg releases: the inventory's, and a second one built from the same source (config.sh,
+# artifacts.sh; tests/testbed/env.sh exports them)
+BASE = os.environ["TGP_MTG_VERSION"]
+UPGRADE = os.environ["TGP_MTG_UPGRADE_VERSION"]
 
 
 def mtg_version(host, unit):

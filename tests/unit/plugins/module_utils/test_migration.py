@@ -212,34 +212,19 @@ def test_the_hosts_connections_to_its_own_address_can_be_left_out():
     assert migration.established([tcp, tcp6], 443, exclude_self=True) == 1
 
 
-def test_a_clients_connections_through_the_router_are_counted_by_its_sockets():
-    """The new mtg's own site measurement through the router (remote port 443) is left out of the old one's drain."""
-    tcp = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-           "   1: 0100007F:D4B4 0100007F:01BB 01 00000000:00000000 02:00 00000000   994        0 26071793\n"
-           "   2: 0100007F:D4BC 0100007F:01BB 01 00000000:00000000 02:00 00000000   994        0 26071810\n"
-           "   3: 0100007F:D4C0 0100007F:0C38 01 00000000:00000000 02:00 00000000   994        0 26071811\n"
-           "   4: 0100007F:D4C2 0100007F:01BB 06 00000000:00000000 02:00 00000000   994        0 26071812\n")
-    inodes = migration.socket_inodes(["socket:[26071793]", "socket:[26071810]", "socket:[26071811]",
-                                      "socket:[26071812]", "pipe:[5]", "/dev/null"])
-    assert inodes == {"26071793", "26071810", "26071811", "26071812"}
-    # two established to :443; one to another port; one in TIME_WAIT
-    assert migration.established_to([tcp], inodes, 443) == 2
-    assert migration.established_to([tcp], set(), 443) == 0
-
-
-def test_mtgs_connections_to_telegram_on_443_are_sessions_not_loops():
-    """mtg's connections to Telegram's DCs are on port 443 too, and each carries a client's session: only the
-    connections to the host's own address (its site measurement through the router) are loops. By the user that
-    owns them too (no CAP_SYS_PTRACE needed), never another user's."""
+def test_an_mtgs_loops_through_the_router_are_its_users_connections_to_the_host_itself():
+    """The new mtg's own site measurement through the router (remote port 443) is left out of the old one's drain.
+    mtg's connections to Telegram's DCs are on port 443 too, and each carries a client's session: only the
+    connections to the host's own address are loops, only established ones, and only the given user's."""
     tcp = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
            "   1: 0100007F:D4B4 0100007F:01BB 01 00000000:00000000 02:00 00000000   994        0 26071793\n"
            "   2: 0A00000A:D4BC 0A00000A:01BB 01 00000000:00000000 02:00 00000000   994        0 26071810\n"
            "   3: 0A00000A:D4C0 33A79A95:01BB 01 00000000:00000000 02:00 00000000   994        0 26071811\n"
-           "   4: 0100007F:D4C4 0100007F:01BB 01 00000000:00000000 02:00 00000000   108        0 26071814\n")
-    # 1: to 127.0.0.1:443, 2: to its own 10.0.0.10:443, 3: to a DC (149.154.167.51:443), 4: another user's
-    inodes = {"26071793", "26071810", "26071811"}
-    assert migration.established_to([tcp], inodes, 443) == 2
-    assert migration.established_to([tcp], set(), 443, uid=994) == 2
-    # a connection both ways find is left out once
-    assert migration.established_to([tcp], inodes, 443, uid=994) == 2
-    assert migration.established_to([tcp], set(), 443, uid=108) == 1
+           "   4: 0100007F:D4C0 0100007F:0C38 01 00000000:00000000 02:00 00000000   994        0 26071812\n"
+           "   5: 0100007F:D4C2 0100007F:01BB 06 00000000:00000000 02:00 00000000   994        0 26071813\n"
+           "   6: 0100007F:D4C4 0100007F:01BB 01 00000000:00000000 02:00 00000000   108        0 26071814\n")
+    # 1: to 127.0.0.1:443, 2: to its own 10.0.0.10:443, 3: to a DC (149.154.167.51:443), 4: to another port,
+    # 5: TIME_WAIT, 6: another user's
+    assert migration.established_to([tcp], 994, 443) == 2
+    assert migration.established_to([tcp], 108, 443) == 1
+    assert migration.established_to([tcp], 995, 443) == 0
