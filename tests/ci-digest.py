@@ -29,8 +29,23 @@ def digest(lines, limit):
             out.append(text)
 
     raw = [ANSI.sub("", ln.rstrip("\n")) for ln in lines]
+    source = None  # pytest's "> " line: the statement that failed
+    captured = 0  # lines still to keep of a failed test's captured output
     for i, line in enumerate(raw):
         text = clean(line)
+        bare = re.sub(r"^\s*[│┌└─]*\s?", "", line)
+        if bare.startswith(">"):
+            source = bare[1:].strip()
+        if re.match(r"^-+ Captured stdout call -+$", bare.strip()):
+            captured = 3
+            continue
+        if captured:
+            if not text or re.match(r"^[-=_]{3,}", text):
+                captured = 0
+            else:
+                captured -= 1
+                add("stdout: " + text)
+            continue
         if text.startswith("FAILED - RETRYING") or "glob failed" in text:
             continue  # Molecule's polling and its look for a default scenario
         if "Executed: Failed" in line or "CRITICAL" in line:
@@ -55,7 +70,8 @@ def digest(lines, limit):
                 parts.append(c.strip())
             add(parts[0] + " " + "".join(parts[1:]))
         elif re.match(r"^(AssertionError|E\s+AssertionError|assert )", text):
-            add(text)
+            # the statement too: an assert in a helper module (no pytest rewriting) prints no message
+            add("%s  (at: %s)" % (text, source) if source and bare.startswith("E") else text)
         elif re.search(r"=+ .*\b(failed|error)s?\b.* in [0-9.]+s", text):
             add(text.strip("= "))
     if len(out) > limit:

@@ -191,30 +191,29 @@ def established(proc_tables, port, exclude_self=False):
     return count
 
 
-def established_to(proc_tables, uid, remote_port):
-    """Established TCP connections of the user ``uid`` to this host itself (the same address on both ends) on
-    ``remote_port`` (the owner of each socket is in /proc/net/tcp: no privilege needed).
+def loops_of_unit(ss_text, unit, remote_port):
+    """The established TCP connections a systemd unit holds to this host itself (the same address on both ends) on
+    ``remote_port``, each named by its local end. Sorted.
 
-    Used for the connections an mtg instance makes through the router's public port, to the live
-    instance (its own site measurement, which it keeps open): while the other instance drains, each
-    of them holds one router connection there that is nobody's session. Only connections to the host's
-    own address count: mtg's connections to Telegram's DCs are on port 443 too, and each one belongs to a
-    client's session.
+    ``ss_text`` is the output of ``ss -Htne state established``: its ``cgroup:`` field names the unit that owns
+    each socket (the kernel's socket diagnostics; no privilege over the unit's processes needed, unlike
+    /proc/PID/fd). Used for the connections an mtg instance makes through the router's public port: its own
+    site measurement, which the router sends to the instance live then, where each holds one connection that
+    is nobody's session. Only connections to the host's own address count: mtg's connections to Telegram's DCs
+    are on port 443 too, and each one belongs to a client's session.
     """
-    count = 0
-    for text in proc_tables:
-        for line in text.splitlines()[1:]:
-            fields = line.split()
-            if len(fields) < 10 or fields[3] != TCP_ESTABLISHED:
-                continue
-            if fields[7] != str(uid):
-                continue
-            try:
-                local_ip = fields[1].rsplit(":", 1)[0]
-                remote_ip, port = fields[2].rsplit(":", 1)
-                port = int(port, 16)
-            except (IndexError, ValueError):
-                continue
-            if port == remote_port and local_ip == remote_ip:
-                count += 1
-    return count
+    service = unit if "." in unit else unit + ".service"
+    found = []
+    for line in ss_text.splitlines():
+        fields = line.split()
+        cgroup = re.search(r"\bcgroup:(\S+)", line)
+        if len(fields) < 4 or not cgroup or cgroup.group(1).rsplit("/", 1)[-1] != service:
+            continue
+        local, peer = fields[2], fields[3]
+        try:
+            local_ip, peer_ip, peer_port = local.rsplit(":", 1)[0], peer.rsplit(":", 1)[0], int(peer.rsplit(":", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if peer_port == remote_port and local_ip == peer_ip:
+            found.append(local)
+    return sorted(found)

@@ -212,19 +212,22 @@ def test_the_hosts_connections_to_its_own_address_can_be_left_out():
     assert migration.established([tcp, tcp6], 443, exclude_self=True) == 1
 
 
-def test_an_mtgs_loops_through_the_router_are_its_users_connections_to_the_host_itself():
+def test_an_mtgs_loops_through_the_router_are_its_units_connections_to_the_host_itself():
     """The new mtg's own site measurement through the router (remote port 443) is left out of the old one's drain.
     mtg's connections to Telegram's DCs are on port 443 too, and each carries a client's session: only the
-    connections to the host's own address are loops, only established ones, and only the given user's."""
-    tcp = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
-           "   1: 0100007F:D4B4 0100007F:01BB 01 00000000:00000000 02:00 00000000   994        0 26071793\n"
-           "   2: 0A00000A:D4BC 0A00000A:01BB 01 00000000:00000000 02:00 00000000   994        0 26071810\n"
-           "   3: 0A00000A:D4C0 33A79A95:01BB 01 00000000:00000000 02:00 00000000   994        0 26071811\n"
-           "   4: 0100007F:D4C0 0100007F:0C38 01 00000000:00000000 02:00 00000000   994        0 26071812\n"
-           "   5: 0100007F:D4C2 0100007F:01BB 06 00000000:00000000 02:00 00000000   994        0 26071813\n"
-           "   6: 0100007F:D4C4 0100007F:01BB 01 00000000:00000000 02:00 00000000   108        0 26071814\n")
-    # 1: to 127.0.0.1:443, 2: to its own 10.0.0.10:443, 3: to a DC (149.154.167.51:443), 4: to another port,
-    # 5: TIME_WAIT, 6: another user's
-    assert migration.established_to([tcp], 994, 443) == 2
-    assert migration.established_to([tcp], 108, 443) == 1
-    assert migration.established_to([tcp], 995, 443) == 0
+    connections to the host's own address are loops, and only the given unit's (the socket's cgroup, from ss)."""
+    cg = "cgroup:/docker/459cc1f1/system.slice/%s <->"
+    ss = "\n".join([
+        "0 0 127.0.0.1:49122 127.0.0.1:443 timer:(keepalive,8.6ms,0) uid:997 ino:1 sk:1 " + cg % "mtg-green.service",
+        "0 0 10.0.0.10:49124 10.0.0.10:443 uid:997 ino:2 sk:2 " + cg % "mtg-green.service",       # its own address
+        "0 0 10.0.0.10:49126 149.154.167.51:443 uid:997 ino:3 sk:3 " + cg % "mtg-green.service",  # a DC
+        "0 0 127.0.0.1:49128 127.0.0.1:3128 uid:997 ino:4 sk:4 " + cg % "mtg-green.service",      # another port
+        "0 0 127.0.0.1:49130 127.0.0.1:443 uid:997 ino:5 sk:5 " + cg % "mtg.service",             # the old mtg's
+        "0 0 [::1]:49132 [::1]:443 uid:997 ino:6 sk:6 " + cg % "mtg-green.service",               # IPv6
+        "0 0 127.0.0.1:49134 127.0.0.1:443 uid:997 ino:7 sk:7 " + cg % "mtg-green-x.service",     # another unit
+        "0 0 127.0.0.1:49136 127.0.0.1:443 uid:997 ino:8 sk:8",                                   # no cgroup known
+        "garbage"])
+    assert migration.loops_of_unit(ss, "mtg-green", 443) == ["10.0.0.10:49124", "127.0.0.1:49122", "[::1]:49132"]
+    assert migration.loops_of_unit(ss, "mtg.service", 443) == ["127.0.0.1:49130"]
+    assert migration.loops_of_unit(ss, "mtg-blue", 443) == []
+    assert migration.loops_of_unit(ss, "mtg-green", 8443) == []
