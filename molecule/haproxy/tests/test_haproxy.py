@@ -193,16 +193,7 @@ def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotat
     host.run_expect([0], "grep -q ' cdn.stealth.test ' /etc/hosts || echo '127.0.0.1 cdn.stealth.test "
                          "static.stealth.test ' >> /etc/hosts")
     ip = host_ip(host)
-    before = host.check_output(SNAPSHOT_MTG)
-    # bad input first: nothing changes
-    for bad, code in (([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"], "bind": "127.0.0.1:3140"},
-                        {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"], "bind": "127.0.0.1:3140"}], "TGP320"),
-                      ([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
-                        {"name": "autumn", "domain": INSTANCE_DOMAINS["spring"]}], "TGP341")):
-        proc = _with_instances(tmp_path, name, bad)
-        assert proc.returncode != 0 and code in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
-        assert "TASK [Deploy every role]" not in proc.stdout
-        assert host.check_output(SNAPSHOT_MTG) == before
+    # autumn retires 300 s from now: the checks up to its old link run in that window
     retire_at = int(time.time()) + 300
     instances = [{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
                  {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"], "retire_at": retire_at}]
@@ -240,12 +231,23 @@ def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotat
     # a re-run changes nothing
     proc = _with_instances(tmp_path, name, instances)
     assert proc.returncode == 0 and re.search(r"changed=0 ", proc.stdout.split("PLAY RECAP")[-1]), proc.stdout[-3000:]
+    # bad input: rejected before any change (two instances on one port, one domain twice)
+    before = host.check_output(SNAPSHOT_MTG)
+    for bad, code in (([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"], "bind": "127.0.0.1:3140"},
+                        {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"], "bind": "127.0.0.1:3140"}], "TGP320"),
+                      ([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
+                        {"name": "autumn", "domain": INSTANCE_DOMAINS["spring"]}], "TGP341")):
+        proc = _with_instances(tmp_path, name, bad)
+        assert proc.returncode != 0 and code in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+        assert "TASK [Deploy every role]" not in proc.stdout
+        assert host.check_output(SNAPSHOT_MTG) == before
     # the rotation: autumn's old link works until retire_at, then its name gets its website
     old_link = MTProtoSession(ip, secrets["autumn"])
     try:
         assert old_link.echo(1024)
     finally:
         old_link.close()
+    assert time.time() < retire_at, "the checks before the rotation took longer than its 300 s window"
     time.sleep(max(0, retire_at - time.time()) + 1)
     proc = _with_instances(tmp_path, name, instances)
     assert proc.returncode == 0, proc.stdout[-5000:]
@@ -256,6 +258,30 @@ def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotat
         session = MTProtoSession(ip, secrets["autumn"])
         session.echo(1024)
     assert _site_body(ip, INSTANCE_DOMAINS["autumn"], pebble_root) == bodies[2]
+    before = host.check_output(SNAPSHOT_MTG)
+    # a change to a further instance restarts it (it has no second slot): with a session on it, the check play
+    # names the instance and the sessions it would cut and stops before any change, until the operator opts in
+    moved = [dict(instances[0], stats_bind="127.0.0.1:3149"), instances[1]]
+    session = MTProtoSession(ip, secrets["spring"])
+    try:
+        assert session.echo(1024)
+        proc = _with_instances(tmp_path, name, moved)
+        text = proc.stdout + proc.stderr
+        assert proc.returncode != 0, text[-3000:]
+        # (the count includes the connections of spring's own site measurement, which the router sent to it)
+        cut = re.search(r"\[tgproxy_mtg_restart_ok\] this run changes mtg instance spring \([^)]*config[^)]*\), "
+                        r"which restarts mtg-spring and cuts the (\d+) session\(s\)", text)
+        assert cut and int(cut.group(1)) >= 1, text[-3000:]
+        assert "TASK [Deploy every role]" not in text and host.check_output(SNAPSHOT_MTG) == before
+        assert session.echo(1024)
+        proc = _with_instances(tmp_path, name, moved, "-e", "tgproxy_mtg_restart_ok=true")
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+        assert re.search(r"this run restarts mtg-spring, cutting \d+ sessions \(tgproxy_mtg_restart_ok\)", proc.stdout)
+        with pytest.raises((EOFError, OSError)):
+            session.echo(1024)
+    finally:
+        session.close()
+    assert "127.0.0.1:3149" in listeners(host, "mtg-spring")
     # the inventory without them: they stop and go, the first instance stays as it was
     proc = _with_instances(tmp_path, name, [])
     assert proc.returncode == 0, proc.stdout[-5000:]
