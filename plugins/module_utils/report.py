@@ -6,7 +6,8 @@
 Input: one dict per host (playbooks/report.yml gathers them):
     name, topology (e.g. "sni_router haproxy"), web, versions {component: version}, secret (the mtg secret, any
     form), server (the address clients dial), port, doctor {passed, summary, rows [str]}, cert {not_after, days},
-    counters {name: value}
+    counters {name: value}, instances [{name, domain, secret}] (further mtg instances serving on the host: each
+    has links of its own, with the same server and port)
 With redact=True every form of every secret is replaced and no QR code is drawn (a QR code would carry it).
 """
 
@@ -53,6 +54,24 @@ def host_links(host):
     return topology.proxy_links(host["secret"], host["server"], host.get("port", topology.PUBLIC_TLS_PORT))
 
 
+def all_secrets(hosts):
+    """Every secret in the report: each host's and each of its further instances'."""
+    return [secret for host in hosts
+            for secret in [host.get("secret")] + [i.get("secret") for i in host.get("instances") or []] if secret]
+
+
+def link_sets(host):
+    """(label, links) for the host's first mtg and each further instance, in that order."""
+    out = []
+    if host.get("secret"):
+        out.append(("", host_links(host)))
+    for instance in host.get("instances") or []:
+        if instance.get("secret"):
+            out.append((" %s (%s)" % (instance["name"], instance["domain"]),
+                        host_links(dict(host, secret=instance["secret"]))))
+    return out
+
+
 def qr_svg(text):
     """An inline SVG QR code of text (no external resource)."""
     if segno is None:
@@ -77,7 +96,7 @@ code, pre { font-family: monospace; font-size: 0.9em; word-break: break-all; whi
 
 
 def build_html(hosts, redact_secrets=False, title="tgproxy fleet report"):
-    secrets = [host["secret"] for host in hosts if host.get("secret")]
+    secrets = all_secrets(hosts)
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            "<title>%s</title><style>%s</style></head><body>" % (_esc(title), STYLE),
            "<h1>%s</h1>" % _esc(title), '<table id="fleet"><tr><th>host</th><th>topology</th><th>web</th>'
@@ -94,10 +113,9 @@ def build_html(hosts, redact_secrets=False, title="tgproxy fleet report"):
     for host in hosts:
         doctor = host.get("doctor") or {}
         out.append('<section class="host" id="host-%s"><h2>%s</h2>' % (_esc(host["name"]), _esc(host["name"])))
-        if host.get("secret"):
-            links = host_links(host)
-            out.append("<h3>Proxy links</h3><p><code>%s</code><br><code>%s</code></p>" % (
-                _esc(links["tg"]), _esc(links["https"])))
+        for label, links in link_sets(host):
+            out.append("<h3>Proxy links%s</h3><p><code>%s</code><br><code>%s</code></p>" % (
+                _esc(label), _esc(links["tg"]), _esc(links["https"])))
             if not redact_secrets:
                 out.append('<div class="qr" data-link="tg">%s</div>' % qr_svg(links["tg"]))
         out.append("<h3>Doctor</h3><p>%s</p>" % _esc(doctor.get("summary", "")))
@@ -114,7 +132,7 @@ def build_html(hosts, redact_secrets=False, title="tgproxy fleet report"):
 
 
 def build_markdown(hosts, redact_secrets=False, title="tgproxy fleet report"):
-    secrets = [host["secret"] for host in hosts if host.get("secret")]
+    secrets = all_secrets(hosts)
     lines = ["# %s" % title, "", "| host | topology | web | doctor | certificate days |", "|---|---|---|---|---|"]
     for host in hosts:
         doctor = host.get("doctor") or {}
@@ -123,7 +141,7 @@ def build_markdown(hosts, redact_secrets=False, title="tgproxy fleet report"):
             (host.get("cert") or {}).get("days", "?")))
     lines.append("")
     for host in hosts:
-        if host.get("secret"):
-            lines.append("- %s: `%s`" % (host["name"], host_links(host)["tg"]))
+        for label, links in link_sets(host):
+            lines.append("- %s%s: `%s`" % (host["name"], label, links["tg"]))
     text = "\n".join(lines) + "\n"
     return redact(text, secrets) if redact_secrets else text

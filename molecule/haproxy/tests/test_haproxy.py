@@ -222,12 +222,17 @@ def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotat
             timeout=20, check=False).stderr
     bodies = [_site_body(ip, domain, pebble_root) for domain in ["proxy.stealth.test"] + list(INSTANCE_DOMAINS.values())]
     assert len(set(bodies)) == 3
-    # the doctor checks each instance too
-    doctor_vars = tmp_path / "doctor.json"
-    doctor_vars.write_text(json.dumps({"tgproxy_mtg_instances": instances}))
-    proc, text, dummy_rows = doctor(name, "@%s" % doctor_vars)
-    assert proc.returncode == 0, text[-4000:]
+    # the doctor checks each instance too; the fleet report (which runs it) gives each instance's links
+    report_vars = tmp_path / "report.json"
+    report_vars.write_text(json.dumps({"tgproxy_mtg_instances": instances, "tgproxy_report_dir": str(tmp_path / "r")}))
+    proc = run_playbook(os.path.join(PROJECT, "playbooks", "report.yml"), name, ["@%s" % report_vars])
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "1 passed the doctor" in " ".join(text.split()), text[-4000:]
     assert all(secret not in text for secret in secrets.values())
+    summary = (tmp_path / "r" / "report.md").read_text()
+    for instance, domain in INSTANCE_DOMAINS.items():
+        assert "- %s %s (%s): `tg://proxy?server=" % (name, instance, domain) in summary, summary
+        assert "&secret=%s`" % secrets[instance] in summary
     # a re-run changes nothing
     proc = _with_instances(tmp_path, name, instances)
     assert proc.returncode == 0 and re.search(r"changed=0 ", proc.stdout.split("PLAY RECAP")[-1]), proc.stdout[-3000:]

@@ -14,6 +14,8 @@ from ansible_collections.tgproxy.stealth.plugins.module_utils import topology
 KEY_A, KEY_B = bytes(range(1, 17)), bytes(range(200, 216))
 SECRET_A = "ee" + KEY_A.hex() + b"proxy-a.example.com".hex()
 SECRET_B = "ee" + KEY_B.hex() + b"proxy-b.example.net".hex()
+# a further mtg instance of host a, for its own domain
+SECRET_C = "ee" + bytes(range(100, 116)).hex() + b"cdn.example.org".hex()
 
 
 def hosts():
@@ -22,7 +24,8 @@ def hosts():
          "versions": {"mtg": "2.2.8", "caddy": "2.11.7"}, "secret": SECRET_A, "server": "203.0.113.10", "port": 443,
          "doctor": {"passed": True, "summary": "all checks passed: 14 probes",
                     "rows": ["magic_sni | IDENTICAL | web alone: ..."]},
-         "cert": {"not_after": "2027-02-01", "days": 64}, "counters": {"mtg_client_connections": 12}},
+         "cert": {"not_after": "2027-02-01", "days": 64}, "counters": {"mtg_client_connections": 12},
+         "instances": [{"name": "spring", "domain": "cdn.example.org", "secret": SECRET_C}]},
         # a host whose secret was written in base64url in the inventory
         {"name": "proxy-b.example.net", "topology": "sni_router haproxy", "web": "nginx",
          "versions": {"mtg": "2.2.8", "haproxy": "2.6.12"},
@@ -58,6 +61,17 @@ def test_every_host_and_field_is_shown():
     assert "`%s`" % links["tg"] in summary
 
 
+def test_each_further_instance_has_links_and_a_qr_code_of_its_own():
+    """A host with further mtg instances: the first one's links, then each instance's, named, with the host's server
+    and port and the instance's secret."""
+    link = report.host_links(dict(hosts()[0], secret=SECRET_C))["tg"]
+    assert link == "tg://proxy?server=203.0.113.10&port=443&secret=" + SECRET_C
+    page = report.build_html(hosts())
+    assert page.count("<h3>Proxy links") == 3 and "<h3>Proxy links spring (cdn.example.org)</h3>" in page
+    assert link.replace("&", "&amp;") in page and report.qr_svg(link) in page
+    assert "- proxy-a.example.com spring (cdn.example.org): `%s`" % link in report.build_markdown(hosts())
+
+
 def test_the_page_is_self_contained():
     page = report.build_html(hosts())
     assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', page, re.I), "external resource"
@@ -83,7 +97,7 @@ def test_redaction_removes_every_form_of_every_secret(builder):
     plain = builder(hosts())
     assert SECRET_A in plain
     redacted = builder(hosts(), redact_secrets=True)
-    for secret in (SECRET_A, SECRET_B):
+    for secret in (SECRET_A, SECRET_B, SECRET_C):
         for form in every_form(secret):
             assert form not in redacted, form
     assert report.REDACTED in redacted or "&lt;redacted&gt;" in redacted
