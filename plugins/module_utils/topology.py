@@ -56,6 +56,8 @@ def mtg_instance_unit(name):
     """The systemd unit of a further mtg instance: mtg-<name> (the first instance is mtg, its second slot
     mtg-green)."""
     return "mtg-%s" % name
+
+
 WEB_TLS_PORT = 8443
 # the web server's plain-HTTP port on loopback when a router owns :80
 WEB_INTERNAL_HTTP_PORT = 8080

@@ -172,8 +172,8 @@ SPRING_BACKEND = {"address": "127.0.0.1:3140", "send_proxy": "none"}
 GOOD += [
     ("haproxy, two more mtg instances (ports, routes, backends, certificate: defaults)", INSTANCES),
     ("nginx_stream, a further instance, PROXY v1 to each", mut(INSTANCES_PP, {"router.kind": "nginx_stream"})),
-    ("sslh-fork, a further instance", mut(INSTANCES, {"router.kind": "sslh", "router.http": None,
-                                                       "web.http_bind": ["0.0.0.0:80", "[::]:80"]})),
+    ("sslh-fork, a further instance",
+     mut(INSTANCES, {"router.kind": "sslh", "router.http": None, "web.http_bind": ["0.0.0.0:80", "[::]:80"]})),
     ("a retired instance: its domain goes to the website, its certificate stays",
      mut(INSTANCES, {"mtg.instances[1].retire_at": "2027-01-15"})),
     ("an instance retiring later (an offset), on given ports",
