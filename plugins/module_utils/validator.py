@@ -155,6 +155,9 @@ ERROR = "error"
 WARNING = "warning"
 
 ROUTER_KINDS = ("haproxy", "nginx_stream", "sslh")
+# routers that send a name to the website while its mtg backend is down (HAProxy by its health checks, nginx stream
+# by a backup server): a further mtg instance can be stopped at its retire_at on the host, between two runs
+RETIRE_ON_HOST_ROUTERS = ("haproxy", "nginx_stream")
 WEB_KINDS = ("caddy", "nginx")
 SEND_PROXY = ("none", "v1", "v2")
 ROUTE_MATCHES = ("sni_exact", "sni_suffix", "alpn", "ssh", "default")
@@ -370,6 +373,12 @@ CHECKS = {
                      "(acme.sh or a manual certificate) is set up for the first domain only: the further domains "
                      "would get another name's certificate, which gives them away.",
                      "Use Caddy as the web server (tgproxy_web_backend: caddy) for several instances."),
+    "TGP344": _check(WARNING, "A further mtg instance retires only at the first run after its retire_at.",
+                     "sslh has no fallback for a stopped backend: stopping the instance on the host at retire_at "
+                     "would give its domain an error instead of the website, so the host leaves it serving (old "
+                     "links keep working) until a run after retire_at retires it.",
+                     "Run the playbook soon after retire_at (a cron job or timer on the controller), or put HAProxy "
+                     "or nginx stream in front, where the host stops it at retire_at itself."),
     "TGP342": _check(ERROR, "A retired mtg instance's domain still goes to an mtg.",
                      "Its links keep working past the retirement the inventory asks for, or land on another "
                      "instance, which fronts them as a second fingerprint.",
@@ -968,10 +977,12 @@ def _normalise_mtg_instances(norm, facts, top, mtg_raw, rkind, doc_binds):
     """Further mtg instances beside the first, each with its own secret and its own domain (SNI), behind the router.
 
     mtg keeps one secret per process; a router routes each instance's domain to its instance. Each one is
-    {name, unit, domain, secret, bind, stats_bind, retire_at, retired}: ``bind`` and ``stats_bind`` default to the next
-    loopback ports no other listener takes (from model.MTG_INSTANCE_PORT); ``retire_at`` (a UTC date or time) ends
-    its service: from then (``now``, the controller's clock, at or after it) ``retired`` is true, the instance is
-    stopped and its domain goes to the website, as any name that is not routed to mtg. Every other mtg setting
+    {name, unit, domain, secret, bind, stats_bind, retire_at, retired, retire_timer}: ``bind`` and ``stats_bind``
+    default to the next loopback ports no other listener takes (from model.MTG_INSTANCE_PORT); ``retire_at`` (a UTC
+    date or time) ends its service: from then (``now``, the controller's clock, at or after it) ``retired`` is true,
+    the instance is stopped and its domain goes to the website, as any name that is not routed to mtg. Before then,
+    ``retire_timer`` says whether the host stops it at retire_at itself (the router then sends its domain to the
+    website: RETIRE_ON_HOST_ROUTERS) or a run after it does (TGP344). Every other mtg setting
     (version, concurrency, PROXY listener, fronting) is the first instance's.
     """
     raw = mtg_raw.get("instances")
@@ -1010,10 +1021,14 @@ def _normalise_mtg_instances(norm, facts, top, mtg_raw, rkind, doc_binds):
         stats_bind = norm.address(item, "stats_bind", path, "127.0.0.1:%d" % stats_port)
         used |= set(_ports_in_use([stats_bind])) | {stats_port}
         retire_at = _epoch(norm, item, "retire_at", path)
+        retired = bool(retire_at is not None and now is not None and now >= retire_at)
         instances.append({"name": name, "unit": model.mtg_instance_unit(name) if name else None,
                           "domain": domain, "secret": secret or None, "bind": bind,
-                          "stats_bind": stats_bind, "retire_at": retire_at,
-                          "retired": bool(retire_at is not None and now is not None and now >= retire_at)})
+                          "stats_bind": stats_bind, "retire_at": retire_at, "retired": retired,
+                          # the host stops it at retire_at itself (a systemd timer) where the router then sends its
+                          # domain to the website: HAProxy (health checks) and nginx stream (a backup server)
+                          "retire_timer": bool(retire_at is not None and not retired
+                                               and rkind in RETIRE_ON_HOST_ROUTERS)})
     return instances
 
 
@@ -1560,6 +1575,10 @@ def _check_instances(doc, facts, add):
         index_route = _route_for(router, domain)
         target = facts.targets.get(router["routes"][index_route]["backend"]) if index_route is not None else None
         wanted = "mtg:%s" % name
+        if instance["retire_at"] is not None and not instance["retired"] and not instance["retire_timer"]:
+            add("TGP344", [path + ".retire_at", "router.kind"],
+                "%s retires at %s behind %s: at the first run after it." % (
+                    path, _moment(instance["retire_at"]), router["kind"]))
         if instance["retired"]:
             if is_mtg_target(target):
                 add("TGP342", ["router.routes[%d]" % index_route, path + ".retire_at"],

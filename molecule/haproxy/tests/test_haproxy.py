@@ -253,16 +253,29 @@ def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotat
     finally:
         old_link.close()
     assert time.time() < retire_at, "the checks before the rotation took longer than its 300 s window"
+    assert host.service("mtg-autumn-retire.timer").is_running
+    # at retire_at the host stops it itself (its timer), with no run: HAProxy's health checks (every 2 s, down after
+    # 2 failures) then send its name to the website
     time.sleep(max(0, retire_at - time.time()) + 1)
+    assert wait_for(lambda: not host.service("mtg-autumn").is_running, seconds=30), "the timer did not stop it"
+    assert not host.service("mtg-autumn").is_enabled
+    time.sleep(6)
+
+    def retired_link_gets_the_website():
+        with pytest.raises((EOFError, OSError, AssertionError)):
+            session = MTProtoSession(ip, secrets["autumn"])
+            session.echo(1024)
+        assert _site_body(ip, INSTANCE_DOMAINS["autumn"], pebble_root) == bodies[2]
+
+    retired_link_gets_the_website()
+    # the next run removes its unit, configuration, binary, timer and route
     proc = _with_instances(tmp_path, name, instances)
     assert proc.returncode == 0, proc.stdout[-5000:]
-    assert not host.file("/etc/systemd/system/mtg-autumn.service").exists
+    for path in ("mtg-autumn.service", "mtg-autumn-retire.timer", "mtg-autumn-retire.service"):
+        assert not host.file("/etc/systemd/system/" + path).exists, path
     assert host.file("/etc/mtg/mtg-autumn.secret").exists  # kept: a later retire_at gives the same links back
     assert host.service("mtg-spring").is_running
-    with pytest.raises((EOFError, OSError, AssertionError)):
-        session = MTProtoSession(ip, secrets["autumn"])
-        session.echo(1024)
-    assert _site_body(ip, INSTANCE_DOMAINS["autumn"], pebble_root) == bodies[2]
+    retired_link_gets_the_website()
     before = host.check_output(SNAPSHOT_MTG)
     # a change to a further instance restarts it (it has no second slot): with a session on it, the check play
     # names the instance and the sessions it would cut and stops before any change, until the operator opts in

@@ -233,6 +233,9 @@ BAD = [
     ("an instance named like the second slot", mut(INSTANCES, {"mtg.instances[1].name": "green"}), {"TGP004"}),
     ("an instance name with a dash", mut(INSTANCES, {"mtg.instances[1].name": "sum-mer"}), {"TGP004"}),
     ("retire_at not a date", mut(INSTANCES, {"mtg.instances[1].retire_at": "next friday"}), {"TGP004"}),
+    ("sslh: an instance retiring later retires at a run, not on the host", mut(INSTANCES, {
+        "router.kind": "sslh", "router.http": None, "web.http_bind": ["0.0.0.0:80", "[::]:80"],
+        "mtg.instances[1].retire_at": NOW + 3600}), {"TGP344"}),
     ("an instance key unknown", mut(INSTANCES, {"mtg.instances[1].port": 3150}), {"TGP005"}),
     ("instances not a list", mut(INSTANCES, {"mtg.instances": {"name": "spring"}}), {"TGP004"}),
     # -- schema
@@ -989,6 +992,19 @@ def test_a_retired_instance_loses_its_route_and_backend_but_keeps_its_certificat
     assert not v.normalise(mut(INSTANCES, {"mtg.instances[0].retire_at": NOW + 1}))["mtg"]["instances"][0]["retired"]
     assert not v.normalise(mut(INSTANCES, {"mtg.instances[0].retire_at": "2027-01-15", "now": DELETE})
                            )["mtg"]["instances"][0]["retired"]
+
+
+@pytest.mark.parametrize("kind,retire_at,timer", [
+    ("haproxy", NOW + 60, True), ("nginx_stream", NOW + 60, True), ("sslh", NOW + 60, False),
+    ("haproxy", NOW, False), ("haproxy", None, False)])
+def test_the_host_retires_an_instance_itself_where_the_router_sends_its_domain_to_the_website(kind, retire_at, timer):
+    """HAProxy (health checks) and nginx stream (a backup server) send a stopped instance's domain to the website:
+    there the host stops it at retire_at itself (a systemd timer); sslh would give it an error, so a run does it.
+    An instance already retired, or without retire_at, has no timer."""
+    doc = mut(INSTANCES, {"router.kind": kind, "mtg.instances[0].retire_at": retire_at})
+    if kind == "sslh":
+        doc = mut(doc, {"router.http": None, "web.http_bind": ["0.0.0.0:80", "[::]:80"]})
+    assert v.normalise(doc)["mtg"]["instances"][0]["retire_timer"] is timer
 
 
 @pytest.mark.parametrize("text,seconds", [
