@@ -183,9 +183,11 @@ def _site_body(ip, domain, cafile):
 
 def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotation(host, tmp_path, pebble_root):
     """Two more mtg instances behind HAProxy, each with its own domain, secret, certificate and website: each passes
-    FakeTLS through :443 and the doctor; the one with retire_at serves its old links until then, and after it its
-    name gets a website of its own, never an error. Bad input (two instances on one port, one domain twice) is
-    rejected before any change. Then the inventory without them: they stop, and the host is as before."""
+    FakeTLS through :443, the doctor, and has links in the fleet report. Bad input (two instances on one port, one
+    domain twice) is rejected before any change. The one given a retire_at serves its old links until then; at it
+    the host stops it with no run, and its name gets a website of its own; the next run removes it. A change of an
+    instance with a session asks for the opt-in. Then the inventory without them: they stop, and the host is as
+    before."""
     name = host.backend.get_hostname()
     if not name.endswith("debian12"):
         pytest.skip("further instances run on one host of the scenario (debian12; the switch under load: debian13)")
@@ -193,10 +195,8 @@ def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotat
     host.run_expect([0], "grep -q ' cdn.stealth.test ' /etc/hosts || echo '127.0.0.1 cdn.stealth.test "
                          "static.stealth.test ' >> /etc/hosts")
     ip = host_ip(host)
-    # autumn retires 300 s from now: the checks up to its old link run in that window
-    retire_at = int(time.time()) + 300
     instances = [{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
-                 {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"], "retire_at": retire_at}]
+                 {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"]}]
     proc = _with_instances(tmp_path, name, instances)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     secrets = {}
@@ -233,9 +233,6 @@ def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotat
     for instance, domain in INSTANCE_DOMAINS.items():
         assert "- %s %s (%s): `tg://proxy?server=" % (name, instance, domain) in summary, summary
         assert "&secret=%s`" % secrets[instance] in summary
-    # a re-run changes nothing
-    proc = _with_instances(tmp_path, name, instances)
-    assert proc.returncode == 0 and re.search(r"changed=0 ", proc.stdout.split("PLAY RECAP")[-1]), proc.stdout[-3000:]
     # bad input: rejected before any change (two instances on one port, one domain twice)
     before = host.check_output(SNAPSHOT_MTG)
     for bad, code in (([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"], "bind": "127.0.0.1:3140"},
@@ -246,13 +243,22 @@ def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotat
         assert proc.returncode != 0 and code in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
         assert "TASK [Deploy every role]" not in proc.stdout
         assert host.check_output(SNAPSHOT_MTG) == before
-    # the rotation: autumn's old link works until retire_at, then its name gets its website
+    # the rotation: autumn retires 150 s from now (the operator sets retire_at on the instance being replaced);
+    # the run writes its timer and restarts nothing, a re-run changes nothing, its old link works until then
+    retire_at = int(time.time()) + 150
+    instances[1]["retire_at"] = retire_at
+    pid = main_pid(host, "mtg-autumn")
+    proc = _with_instances(tmp_path, name, instances)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    assert main_pid(host, "mtg-autumn") == pid != "0"
+    proc = _with_instances(tmp_path, name, instances)
+    assert proc.returncode == 0 and re.search(r"changed=0 ", proc.stdout.split("PLAY RECAP")[-1]), proc.stdout[-3000:]
     old_link = MTProtoSession(ip, secrets["autumn"])
     try:
         assert old_link.echo(1024)
     finally:
         old_link.close()
-    assert time.time() < retire_at, "the checks before the rotation took longer than its 300 s window"
+    assert time.time() < retire_at, "the two runs before the rotation took longer than its 150 s window"
     assert host.service("mtg-autumn-retire.timer").is_running
     # at retire_at the host stops it itself (its timer), with no run: HAProxy's health checks (every 2 s, down after
     # 2 failures) then send its name to the website
