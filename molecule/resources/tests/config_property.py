@@ -203,6 +203,8 @@ def render_router(kind, doc):
 def caddy_case(rng):
     case = {"caddy_domain": hostname(rng), "caddy_site_title": text(rng), "caddy_site_root": path(rng),
             "caddy_log_dir": path(rng),
+            # further mtg instances' domains: a site block each
+            "caddy_extra_domains": rng.choice([[], [hostname(rng) for dummy in range(rng.randint(1, 3))]]),
             "caddy_https_port": rng.randint(1025, 60000), "caddy_proxy_protocol": rng.choice([True, False]),
             "caddy_proxy_protocol_timeout": go_duration(rng), "caddy_http3": rng.choice([True, False]),
             "caddy_acme_email": "%s@%s" % (_label(rng), hostname(rng)),
