@@ -193,12 +193,14 @@ PLAYBOOK_SPEC = {
         type="list", elements="dict", default=[], playbooks="site, rollout, doctor",
         description="Further mtg instances behind the router, each with its own domain and secret: name, domain, "
                     "secret (unset: generated once and kept), bind and stats_bind (unset: the next free loopback "
-                    "ports from 127.0.0.1:3140), retire_at (a UTC date or time: from then the instance stops and "
-                    "its domain gets the website) (TGP340-342)."),
+                    "ports from 127.0.0.1:3140), with blue/green alternate_bind and alternate_stats_bind (its second "
+                    "slot; unset: the next free loopback ports after every instance's first ones), retire_at (a UTC "
+                    "date or time: from then the instance stops and its domain gets the website) (TGP340-344)."),
     "tgproxy_mtg_restart_ok": dict(
         type="bool", default=False, playbooks="site, rollout",
-        description="Without blue/green (mtg on :443, sslh, or tgproxy_mtg_blue_green false) a change restarts mtg: "
-                    "allow it to cut the sessions mtg carries (checked before anything changes)."),
+        description="Without blue/green (mtg on :443, sslh, or tgproxy_mtg_blue_green false) a change restarts mtg "
+                    "(or a further instance): allow it to cut the sessions it carries (checked before anything "
+                    "changes)."),
     "tgproxy_mtg_drain_deadline": dict(
         type="int", default=600, playbooks="site, rollout",
         description="Seconds the old mtg instance of a blue/green switch may drain before it stops; the "

@@ -181,8 +181,9 @@ _TOP_KEYS = ("kind", "domain", "public_ipv4", "public_ipv6", "proxy_protocol", "
 _PLATFORM_KEYS = ("distribution", "version")
 _SITE_KEYS = ("shared_with",)
 _MTG_KEYS = ("version", "secret", "bind", "proxy_protocol_listener", "fronting", "concurrency", "stats_enabled",
-             "stats_bind", "idle_timeout", "blue_green", "alternate_bind", "alternate_stats_bind", "slot", "instances")
-_INSTANCE_KEYS = ("name", "domain", "secret", "bind", "stats_bind", "retire_at")
+             "stats_bind", "idle_timeout", "blue_green", "alternate_bind", "alternate_stats_bind", "slot", "instances",
+             "instance_slots")
+_INSTANCE_KEYS = ("name", "domain", "secret", "bind", "stats_bind", "alternate_bind", "alternate_stats_bind", "retire_at")
 _FRONTING_KEYS = ("host", "port", "proxy_protocol", "key")
 _ROUTER_KEYS = ("kind", "version", "listen", "terminates_tls", "transparent", "maxconn", "timeouts", "backends", "routes", "http",
                 "flavour")
@@ -910,7 +911,7 @@ def _normalise_mtg(norm, facts, top, doc, rkind, pp_default, wdaemon):
         binds.extend(bind if isinstance(bind, list) else [bind])
     _normalise_mtg_slots(norm, mtg, mtg_raw, rkind, binds)
     binds += [bind for dummy, dummy, bind in mtg_listeners(mtg)]
-    mtg["instances"] = _normalise_mtg_instances(norm, facts, top, mtg_raw, rkind, binds)
+    mtg["instances"] = _normalise_mtg_instances(norm, facts, top, mtg, mtg_raw, rkind, binds)
     return mtg
 
 
@@ -973,17 +974,23 @@ def _normalise_mtg_slots(norm, mtg, mtg_raw, rkind, doc_binds):
     mtg["bind"], mtg["stats_bind"] = live["bind"], live["stats_bind"]
 
 
-def _normalise_mtg_instances(norm, facts, top, mtg_raw, rkind, doc_binds):
+def _normalise_mtg_instances(norm, facts, top, mtg, mtg_raw, rkind, doc_binds):
     """Further mtg instances beside the first, each with its own secret and its own domain (SNI), behind the router.
 
     mtg keeps one secret per process; a router routes each instance's domain to its instance. Each one is
-    {name, unit, domain, secret, bind, stats_bind, retire_at, retired, retire_timer}: ``bind`` and ``stats_bind``
-    default to the next loopback ports no other listener takes (from model.MTG_INSTANCE_PORT); ``retire_at`` (a UTC
-    date or time) ends its service: from then (``now``, the controller's clock, at or after it) ``retired`` is true,
-    the instance is stopped and its domain goes to the website, as any name that is not routed to mtg. Before then,
-    ``retire_timer`` says whether the host stops it at retire_at itself (the router then sends its domain to the
-    website: RETIRE_ON_HOST_ROUTERS) or a run after it does (TGP344). Every other mtg setting
-    (version, concurrency, PROXY listener, fronting) is the first instance's.
+    {name, unit, domain, secret, bind, stats_bind, retire_at, retired, retire_timer, slots, slot, units, live_unit}:
+    ``bind`` and ``stats_bind`` default to the next loopback ports no other listener takes (from
+    model.MTG_INSTANCE_PORT); ``retire_at`` (a UTC date or time) ends its service: from then (``now``, the
+    controller's clock, at or after it) ``retired`` is true, the instance is stopped and its domain goes to the
+    website, as any name that is not routed to mtg. Before then, ``retire_timer`` says whether the host stops it at
+    retire_at itself (the router then sends its domain to the website: RETIRE_ON_HOST_ROUTERS) or a run after it
+    does (TGP344). Every other mtg setting (version, concurrency, PROXY listener, fronting) is the first instance's.
+
+    With blue/green (the first instance's ``blue_green``) each instance has two slots too, as the first one:
+    ``slots`` maps blue (bind, stats_bind) and green (alternate_bind, alternate_stats_bind: by default the next
+    free loopback ports after every instance's first ones) to their listeners, ``units`` each slot to its unit
+    (``unit``, the instance's name on the host, and ``unit``-green), ``slot`` names the live one (mtg.instance_slots,
+    what the host recorded) and ``bind``, ``stats_bind`` and ``live_unit`` are the live slot's.
     """
     raw = mtg_raw.get("instances")
     if raw in (None, _MISSING, []):
@@ -998,10 +1005,11 @@ def _normalise_mtg_instances(norm, facts, top, mtg_raw, rkind, doc_binds):
         return []
     now = _epoch(norm, top, "now", "")
     used = set(_ports_in_use(doc_binds))
-    instances = []
+    instances, items = [], []
     for index, item in enumerate(raw):
         path = "mtg.instances[%d]" % index
         item = norm.section(item, path, _INSTANCE_KEYS)
+        items.append(item)
         name = item.get("name")
         if not (isinstance(name, str) and values.is_instance_name(name)) or name in model.MTG_RESERVED_NAMES:
             norm.bad(_join(path, "name"), name, "a name of lower-case letters and digits, starting with a letter, "
@@ -1022,14 +1030,53 @@ def _normalise_mtg_instances(norm, facts, top, mtg_raw, rkind, doc_binds):
         used |= set(_ports_in_use([stats_bind])) | {stats_port}
         retire_at = _epoch(norm, item, "retire_at", path)
         retired = bool(retire_at is not None and now is not None and now >= retire_at)
-        instances.append({"name": name, "unit": model.mtg_instance_unit(name) if name else None,
+        unit = model.mtg_instance_unit(name) if name else None
+        instances.append({"name": name, "unit": unit, "live_unit": unit,
                           "domain": domain, "secret": secret or None, "bind": bind,
                           "stats_bind": stats_bind, "retire_at": retire_at, "retired": retired,
                           # the host stops it at retire_at itself (a systemd timer) where the router then sends its
                           # domain to the website: HAProxy (health checks) and nginx stream (a backup server)
                           "retire_timer": bool(retire_at is not None and not retired
-                                               and rkind in RETIRE_ON_HOST_ROUTERS)})
+                                               and rkind in RETIRE_ON_HOST_ROUTERS),
+                          "slots": None, "slot": "blue", "units": {"blue": unit} if unit else None})
+    _normalise_instance_slots(norm, mtg, mtg_raw, instances, items, used)
     return instances
+
+
+def _normalise_instance_slots(norm, mtg, mtg_raw, instances, items, used):
+    """Each further instance's second slot where the first instance has blue/green (its docstring above)."""
+    recorded = mtg_raw.get("instance_slots")
+    if recorded in (None, _MISSING):
+        recorded = {}
+    if not isinstance(recorded, dict) or not all(isinstance(k, str) and v in MTG_SLOTS for k, v in recorded.items()):
+        norm.bad("mtg.instance_slots", recorded, "a mapping of instance name -> blue or green (what the host recorded)")
+        recorded = {}
+    for index, (instance, item) in enumerate(zip(instances, items)):
+        path = "mtg.instances[%d]" % index
+        if not mtg["blue_green"]:
+            for key in ("alternate_bind", "alternate_stats_bind"):
+                if item.get(key) is not None:
+                    norm.add("TGP330", [_join(path, key), "mtg.blue_green"],
+                             "%s.%s is set, but no second mtg runs on this host (blue/green is off)." % (path, key),
+                             fix="Remove %s.%s, or turn blue/green on (behind HAProxy or nginx stream)." % (path, key))
+            continue
+        host = _hostport(instance["bind"])[0] if instance["bind"] and _hostport(instance["bind"]) else "127.0.0.1"
+        host = host if _scope(host) == "loopback" else "127.0.0.1"
+        shown = "[%s]" % host if ":" in host else host
+        port = _free_port(model.MTG_INSTANCE_PORT, used)
+        alternate = norm.address(item, "alternate_bind", path, "%s:%d" % (shown, port))
+        used |= set(_ports_in_use([alternate])) | {port}
+        stats_port = _free_port(port + 1, used)
+        alternate_stats = norm.address(item, "alternate_stats_bind", path, "127.0.0.1:%d" % stats_port)
+        used |= set(_ports_in_use([alternate_stats])) | {stats_port}
+        instance["slots"] = {"blue": {"bind": instance["bind"], "stats_bind": instance["stats_bind"]},
+                             "green": {"bind": alternate, "stats_bind": alternate_stats}}
+        unit = instance["unit"]
+        instance["units"] = {"blue": unit, "green": unit + "-green"} if unit else None
+        instance["slot"] = recorded.get(instance["name"], "blue") if instance["name"] else "blue"
+        live = instance["slots"][instance["slot"]]
+        instance["bind"], instance["stats_bind"] = live["bind"], live["stats_bind"]
+        instance["live_unit"] = instance["units"][instance["slot"]] if unit else None
 
 
 def _epoch(norm, raw, key, path):
@@ -1067,9 +1114,14 @@ def mtg_listeners(mtg):
         if mtg.get("stats_enabled"):
             out.append(("mtg.stats_bind", "stats", mtg.get("stats_bind")))
     for index, instance in enumerate(mtg.get("instances") or []):
-        out.append(("mtg.instances[%d].bind" % index, "bind", instance["bind"]))
-        if mtg.get("stats_enabled"):
-            out.append(("mtg.instances[%d].stats_bind" % index, "stats", instance["stats_bind"]))
+        slots = instance.get("slots") or {"blue": instance}
+        for slot in MTG_SLOTS:
+            if slot not in slots:
+                continue
+            path, stats_path = ("mtg.instances[%d].%s" % (index, key.split(".", 1)[1]) for key in _SLOT_PATHS[slot])
+            out.append((path, "bind", slots[slot]["bind"]))
+            if mtg.get("stats_enabled"):
+                out.append((stats_path, "stats", slots[slot]["stats_bind"]))
     return [item for item in out if item[2]]
 
 
@@ -1190,9 +1242,9 @@ def _router_backends(norm, facts, doc, router, rkind, wdaemon):
                 norm.bad(_join(path, "address"), None, "host:port (required)")
         address = norm.address(item, "address", path, None) if item.get("address") is not None else None
         facts.targets[name] = _target(doc, address) if address else None
-        if facts.targets[name] == "mtg" and mtg.get("slots") and _hostport(mtg["bind"]):
-            # blue/green: the backend that reaches either mtg slot goes to the live one
-            live = _hostport(mtg["bind"])
+        live = _live_bind(mtg, facts.targets[name])
+        if live:
+            # blue/green: the backend that reaches either slot of an mtg goes to its live one
             address = model.join_hostport(_connect_host(live[0], _GO), live[1])
         backends[name] = {"address": address}
     for name, item in backends_raw.items():
@@ -1205,6 +1257,17 @@ def _router_backends(norm, facts, doc, router, rkind, wdaemon):
         backends[name]["send_proxy"] = norm.choice(item, "send_proxy", "router.backends.%s" % name, SEND_PROXY,
                                                    default)
     return backends
+
+
+def _live_bind(mtg, target):
+    """(host, port) of the live slot of the mtg a backend reaches (the first instance or mtg:<name>) where it has
+    two (blue/green), else None."""
+    if target == "mtg":
+        return _hostport(mtg["bind"]) if mtg.get("slots") and mtg["bind"] else None
+    for instance in mtg.get("instances") or []:
+        if is_mtg_target(target) and target == "mtg:%s" % instance["name"] and instance.get("slots"):
+            return _hostport(instance["bind"]) if instance["bind"] else None
+    return None
 
 
 def _router_routes(norm, router, domain, instances):
@@ -1402,7 +1465,7 @@ def _services(doc):
     for path, role, bind in mtg_listeners(doc["mtg"]):
         # each slot and each instance is a service of its own: no two may share a port
         index = _instance_index(path)
-        out.append((("mtg_instance", index) if index is not None else ("mtg", path), role, path, bind, _GO))
+        out.append((("mtg_instance", index, path) if index is not None else ("mtg", path), role, path, bind, _GO))
     web = doc["web"]
     wdaemon = _WEB_DAEMON.get(web["kind"], _GENERIC)
     for bind in web.get("https_bind") or []:

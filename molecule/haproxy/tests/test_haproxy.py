@@ -1,11 +1,9 @@
 """Three-service topology behind HAProxy (real HAProxy, mtg, Caddy, Pebble)."""
 
-import json
 import os
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -13,11 +11,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
-from router_tests import MTProtoSession, assert_mtg_changes_are_blue_green, listeners, main_pid, secret_of  # noqa: E402
+from router_tests import assert_mtg_changes_are_blue_green, listeners, main_pid  # noqa: E402
 from config_property import assert_daemon_accepts_every_accepted_input  # noqa: E402
 from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
     DOMAIN, PROJECT, assert_ssh_through_443, child_pids, converge, count_lines, doctor, host_ip, pebble_root, reloaded,
-    run_playbook, wait_for)
+    wait_for)
 
 SCENARIO = "haproxy"
 JOURNAL = "journalctl -u haproxy --no-pager -o cat"
@@ -159,160 +157,3 @@ def test_a_change_of_mtg_under_load_goes_blue_green_and_drops_nothing(host, rout
     if not host.backend.get_hostname().endswith("debian13"):
         pytest.skip("the switch under load runs on one host of the scenario (debian13; nginx_stream: debian12)")
     assert_mtg_changes_are_blue_green(host, router, tmp_path)
-
-
-# -- further mtg instances (tgproxy_mtg_instances), a rotation ------------------------------------------------------
-INSTANCE_DOMAINS = {"spring": "cdn.stealth.test", "autumn": "static.stealth.test"}
-SNAPSHOT_MTG = ("sha256sum /etc/haproxy/haproxy.cfg /etc/caddy/Caddyfile; ls /etc/mtg /etc/systemd/system | sort;"
-                " systemctl list-units 'mtg*' --no-legend --plain | sort")
-
-
-def _with_instances(tmp_path, name, instances, *options):
-    path = tmp_path / ("instances-%d.json" % len(list(tmp_path.iterdir())))
-    path.write_text(json.dumps({"tgproxy_mtg_instances": instances}))
-    return run_playbook(os.path.join(PROJECT, "molecule", SCENARIO, "converge.yml"), name, ["@%s" % path],
-                        *options, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-
-
-def _site_body(ip, domain, cafile):
-    proc = subprocess.run(["curl", "-fsS", "--cacert", cafile, "--resolve", "%s:443:%s" % (domain, ip),
-                           "https://%s/" % domain], capture_output=True, text=True, timeout=20, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def test_further_instances_each_with_its_own_domain_secret_and_site_then_a_rotation(host, tmp_path, pebble_root):
-    """Two more mtg instances behind HAProxy, each with its own domain, secret, certificate and website: each passes
-    FakeTLS through :443, the doctor, and has links in the fleet report. Bad input (two instances on one port, one
-    domain twice) is rejected before any change. The one given a retire_at serves its old links until then; at it
-    the host stops it with no run, and its name gets a website of its own; the next run removes it. A change of an
-    instance with a session asks for the opt-in. Then the inventory without them: they stop, and the host is as
-    before."""
-    name = host.backend.get_hostname()
-    if not name.endswith("debian12"):
-        pytest.skip("further instances run on one host of the scenario (debian12; the switch under load: debian13)")
-    # test bed: the instances' names resolve to the host (Pebble's HTTP-01, mtg's measurement of its site)
-    host.run_expect([0], "grep -q ' cdn.stealth.test ' /etc/hosts || echo '127.0.0.1 cdn.stealth.test "
-                         "static.stealth.test ' >> /etc/hosts")
-    ip = host_ip(host)
-    instances = [{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
-                 {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"]}]
-    proc = _with_instances(tmp_path, name, instances)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
-    secrets = {}
-    for instance, domain in INSTANCE_DOMAINS.items():
-        unit = "mtg-" + instance
-        assert host.service(unit).is_running and host.service(unit).is_enabled
-        secret_file = host.file("/etc/mtg/%s.secret" % unit)
-        assert secret_file.mode == 0o600
-        secrets[instance] = secret_file.content_string.strip()
-        assert secrets[instance] != secret_of(host) and domain.encode().hex() in secrets[instance]
-        # generated and kept; its link printed by the run, as the first instance's is
-        assert "secret=%s" % secrets[instance] in proc.stdout
-        # Telegram's way through :443 to this instance and the DC simulator, and back
-        session = MTProtoSession(ip, secrets[instance])
-        try:
-            assert session.echo(4096)
-        finally:
-            session.close()
-        # a certificate and a website of its own: not the first domain's page
-        assert "Verification: OK" in subprocess.run(
-            ["openssl", "s_client", "-connect", "%s:443" % ip, "-servername", domain, "-CAfile", pebble_root,
-             "-verify_return_error", "-verify_hostname", domain, "-brief"], input="", capture_output=True, text=True,
-            timeout=20, check=False).stderr
-    bodies = [_site_body(ip, domain, pebble_root) for domain in ["proxy.stealth.test"] + list(INSTANCE_DOMAINS.values())]
-    assert len(set(bodies)) == 3
-    # the doctor checks each instance too; the fleet report (which runs it) gives each instance's links
-    report_vars = tmp_path / "report.json"
-    report_vars.write_text(json.dumps({"tgproxy_mtg_instances": instances, "tgproxy_report_dir": str(tmp_path / "r")}))
-    proc = run_playbook(os.path.join(PROJECT, "playbooks", "report.yml"), name, ["@%s" % report_vars])
-    text = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and "1 passed the doctor" in " ".join(text.split()), text[-4000:]
-    assert all(secret not in text for secret in secrets.values())
-    summary = (tmp_path / "r" / "report.md").read_text()
-    for instance, domain in INSTANCE_DOMAINS.items():
-        assert "- %s %s (%s): `tg://proxy?server=" % (name, instance, domain) in summary, summary
-        assert "&secret=%s`" % secrets[instance] in summary
-    # bad input: rejected before any change (two instances on one port, one domain twice)
-    before = host.check_output(SNAPSHOT_MTG)
-    for bad, code in (([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"], "bind": "127.0.0.1:3140"},
-                        {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"], "bind": "127.0.0.1:3140"}], "TGP320"),
-                      ([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
-                        {"name": "autumn", "domain": INSTANCE_DOMAINS["spring"]}], "TGP341")):
-        proc = _with_instances(tmp_path, name, bad)
-        assert proc.returncode != 0 and code in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
-        assert "TASK [Deploy every role]" not in proc.stdout
-        assert host.check_output(SNAPSHOT_MTG) == before
-    # a re-run changes nothing
-    proc = _with_instances(tmp_path, name, instances)
-    assert proc.returncode == 0 and re.search(r"changed=0 ", proc.stdout.split("PLAY RECAP")[-1]), proc.stdout[-3000:]
-    # the rotation: autumn retires 200 s from now (the operator sets retire_at on the instance being replaced);
-    # the run writes its timer and restarts nothing, and its old link works until then
-    retire_at = int(time.time()) + 200
-    instances[1]["retire_at"] = retire_at
-    pid = main_pid(host, "mtg-autumn")
-    proc = _with_instances(tmp_path, name, instances)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
-    assert main_pid(host, "mtg-autumn") == pid != "0"
-    old_link = MTProtoSession(ip, secrets["autumn"])
-    try:
-        assert old_link.echo(1024)
-    finally:
-        old_link.close()
-    assert time.time() < retire_at, "the run that set retire_at took longer than its 200 s window"
-    assert host.service("mtg-autumn-retire.timer").is_running
-    # at retire_at the host stops it itself (its timer), with no run: HAProxy's health checks (every 2 s, down after
-    # 2 failures) then send its name to the website
-    time.sleep(max(0, retire_at - time.time()) + 1)
-    assert wait_for(lambda: not host.service("mtg-autumn").is_running, seconds=30), "the timer did not stop it"
-    assert not host.service("mtg-autumn").is_enabled
-    time.sleep(6)
-
-    def retired_link_gets_the_website():
-        with pytest.raises((EOFError, OSError, AssertionError)):
-            session = MTProtoSession(ip, secrets["autumn"])
-            session.echo(1024)
-        assert _site_body(ip, INSTANCE_DOMAINS["autumn"], pebble_root) == bodies[2]
-
-    retired_link_gets_the_website()
-    # the next run removes its unit, configuration, binary, timer and route
-    proc = _with_instances(tmp_path, name, instances)
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    for path in ("mtg-autumn.service", "mtg-autumn-retire.timer", "mtg-autumn-retire.service"):
-        assert not host.file("/etc/systemd/system/" + path).exists, path
-    assert host.file("/etc/mtg/mtg-autumn.secret").exists  # kept: a later retire_at gives the same links back
-    assert host.service("mtg-spring").is_running
-    retired_link_gets_the_website()
-    before = host.check_output(SNAPSHOT_MTG)
-    # a change to a further instance restarts it (it has no second slot): with a session on it, the check play
-    # names the instance and the sessions it would cut and stops before any change, until the operator opts in
-    moved = [dict(instances[0], stats_bind="127.0.0.1:3149"), instances[1]]
-    session = MTProtoSession(ip, secrets["spring"])
-    try:
-        assert session.echo(1024)
-        proc = _with_instances(tmp_path, name, moved)
-        text = proc.stdout + proc.stderr
-        assert proc.returncode != 0, text[-3000:]
-        # (the count includes the connections of spring's own site measurement, which the router sent to it)
-        cut = re.search(r"\[tgproxy_mtg_restart_ok\] this run changes mtg instance spring \([^)]*config[^)]*\), "
-                        r"which restarts mtg-spring and cuts the (\d+) session\(s\)", text)
-        assert cut and int(cut.group(1)) >= 1, text[-3000:]
-        assert "TASK [Deploy every role]" not in text and host.check_output(SNAPSHOT_MTG) == before
-        assert session.echo(1024)
-        proc = _with_instances(tmp_path, name, moved, "-e", "tgproxy_mtg_restart_ok=true")
-        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
-        assert re.search(r"this run restarts mtg-spring, cutting \d+ sessions \(tgproxy_mtg_restart_ok\)", proc.stdout)
-        with pytest.raises((EOFError, OSError)):
-            session.echo(1024)
-    finally:
-        session.close()
-    assert "127.0.0.1:3149" in listeners(host, "mtg-spring")
-    # the inventory without them: they stop and go, the first instance stays as it was
-    proc = _with_instances(tmp_path, name, [])
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    assert not host.file("/etc/systemd/system/mtg-spring.service").exists
-    fresh = MTProtoSession(ip, secret_of(host))
-    try:
-        assert fresh.echo(1024)
-    finally:
-        fresh.close()

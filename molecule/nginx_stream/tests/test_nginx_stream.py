@@ -11,7 +11,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 # the behaviour every router topology shares
 from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
-from router_tests import assert_mtg_changes_are_blue_green, listeners, web_backend  # noqa: E402
+from router_tests import (  # noqa: E402
+    assert_further_instances_go_blue_green_and_retire, assert_mtg_changes_are_blue_green, listeners, web_backend)
 from config_property import assert_daemon_accepts_every_accepted_input  # noqa: E402
 from testbed_helpers import DOMAIN, PROJECT, converge, count_lines, host_ip, pebble_root, wait_for  # noqa: E402,F401  pylint: disable=unused-import
 
@@ -180,3 +181,15 @@ def test_a_change_of_mtg_under_load_goes_blue_green_and_drops_nothing(host, rout
     if not host.backend.get_hostname().endswith("debian12"):
         pytest.skip("the switch under load runs on one host of the scenario (debian12; haproxy: debian13)")
     assert_mtg_changes_are_blue_green(host, router, tmp_path, full=False)
+
+
+def test_further_instances_each_with_its_own_domain_secret_and_site_go_blue_green_then_one_retires(
+        host, tmp_path, pebble_root):
+    """Two more mtg instances behind nginx stream (Debian 13, Caddy): each with its own domain, secret, certificate
+    and website; a change goes blue/green for each; a rotation (molecule/resources/tests/router_tests.py)."""
+    if not host.backend.get_hostname().endswith("debian13"):
+        pytest.skip("further instances run on one host of the scenario (debian13, Caddy; the switch under load: "
+                    "debian12)")
+    assert_further_instances_go_blue_green_and_retire(
+        host, tmp_path, pebble_root, SCENARIO, STREAM,
+        lambda port: "upstream=127.0.0.1:%d" % port in host.check_output("tail -n 300 %s" % STREAM_LOG))

@@ -230,7 +230,7 @@ FACT = "/etc/ansible/facts.d/tgproxy.fact"
 MTG_CHANGE = ["mtg_tolerate_time_skewness=7s"]
 # one line per result (the YAML format folds long messages)
 JSON = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
-DRAIN = re.compile(r"drain: (\S+) sessions on the old mtg at the switch, (\d+) when the drain began, (\d+) of those "
+DRAIN = re.compile(r"drain: (\S+) sessions on the old slot at the switch, (\d+) when the drain began, (\d+) of those "
                    r"ended on their own, (\d+) closed at the")
 
 
@@ -353,3 +353,241 @@ def assert_mtg_changes_are_blue_green(host, router, tmp_path, full=True):
         assert fresh.echo(4096)
     finally:
         fresh.close()
+
+
+# -- further mtg instances (tgproxy_mtg_instances) ------------------------------------------------------------------
+INSTANCE_DOMAINS = {"spring": "cdn.stealth.test", "autumn": "static.stealth.test"}
+# mtg's units, files and binaries on the host (bad input changes none of them)
+MTG_FILES = ("ls /etc/mtg /etc/systemd/system /usr/local/bin | sort;"
+             " systemctl list-units 'mtg*' --no-legend --plain | sort")
+
+
+def instances_vars(tmp_path, instances):
+    """An extra-vars file with the inventory's tgproxy_mtg_instances (a list does not fit -e key=value)."""
+    path = tmp_path / ("instances-%d.json" % len(list(tmp_path.glob("instances-*.json"))))
+    path.write_text(json.dumps({"tgproxy_mtg_instances": instances}))
+    return "@%s" % path
+
+
+def resolve_instance_domains(host):
+    """Test bed: the instances' names resolve to the host (Pebble's HTTP-01, mtg's measurement of its site)."""
+    host.run_expect([0], "grep -q ' cdn.stealth.test ' /etc/hosts || echo '127.0.0.1 cdn.stealth.test "
+                         "static.stealth.test ' >> /etc/hosts")
+
+
+def site_body(ip, domain, cafile):
+    proc = subprocess.run(["curl", "-fsS", "--cacert", cafile, "--resolve", "%s:443:%s" % (domain, ip),
+                           "https://%s/" % domain], capture_output=True, text=True, timeout=20, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def echoes(ip, secret, size=1024):
+    session = MTProtoSession(ip, secret)
+    try:
+        return session.echo(size)
+    finally:
+        session.close()
+
+
+def instance_drain(text, name, slot_from, slot_to, bind):
+    """(at the switch, at the drain, ended on their own, closed at the deadline) of one instance's switch."""
+    match = re.search(r"mtg instance %s %s -> %s: mtg-%s%s on %s is live \(config changed\)\",\s*\"drain: (\S+) "
+                      r"sessions on the old slot at the switch, (\d+) when the drain began, (\d+) of those ended on "
+                      r"their own, (\d+) closed at the" % (name, slot_from, slot_to, name,
+                                                            "-green" if slot_to == "green" else "", re.escape(bind)),
+                      text)
+    assert match, text[-4000:]
+    return match.group(1), int(match.group(2)), int(match.group(3)), int(match.group(4))
+
+
+def assert_further_instances_go_blue_green_and_retire(host, tmp_path, cafile, scenario, config, routed):
+    """Two more mtg instances behind the router, each with its own domain, secret, certificate and website: each
+    passes FakeTLS through :443 and has links in the fleet report. Bad input (two instances on one port, one domain
+    twice) is rejected before any change. A change of mtg goes blue/green for every instance, as for the first: a
+    session on an instance keeps working through the switch until the drain's deadline while new ones reach the new
+    slot; the doctor then checks the live slots. The instance given a retire_at in that run serves its old links
+    until then; at it the host stops it with no run, and its name gets a website of its own; the next run removes
+    it. Then the inventory without them: they stop and go, and the first instance is as it was.
+    ``routed(port)``: whether the router has sent a connection to that loopback port (its log)."""
+    name = host.backend.get_hostname()
+    converge_yml = os.path.join(PROJECT, "molecule", scenario, "converge.yml")
+    snapshot = "sha256sum %s /etc/caddy/Caddyfile; %s" % (config, MTG_FILES)
+    resolve_instance_domains(host)
+    ip = host_ip(host)
+    instances = [{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
+                 {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"]}]
+    proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, instances)], **JSON)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    secrets = {}
+    for instance, domain in INSTANCE_DOMAINS.items():
+        unit = "mtg-" + instance
+        assert host.service(unit).is_running and host.service(unit).is_enabled
+        assert not host.service(unit + "-green").is_running
+        secret_file = host.file("/etc/mtg/%s.secret" % unit)
+        assert secret_file.mode == 0o600
+        secrets[instance] = secret_file.content_string.strip()
+        assert secrets[instance] != secret_of(host) and domain.encode().hex() in secrets[instance]
+        # generated and kept; its link printed by the run, as the first instance's is
+        assert "secret=%s" % secrets[instance] in proc.stdout
+        # Telegram's way through :443 to this instance and the DC simulator, and back
+        assert echoes(ip, secrets[instance], 4096)
+        # a certificate and a website of its own: not the first domain's page
+        assert "Verification: OK" in subprocess.run(
+            ["openssl", "s_client", "-connect", "%s:443" % ip, "-servername", domain, "-CAfile", cafile,
+             "-verify_return_error", "-verify_hostname", domain, "-brief"], input="", capture_output=True, text=True,
+            timeout=20, check=False).stderr
+    bodies = [site_body(ip, domain, cafile) for domain in [DOMAIN] + list(INSTANCE_DOMAINS.values())]
+    assert len(set(bodies)) == 3
+    assert listeners(host, "mtg-spring") == ["127.0.0.1:3140", "127.0.0.1:3141"]
+    assert listeners(host, "mtg-autumn") == ["127.0.0.1:3142", "127.0.0.1:3143"]
+    # bad input: rejected before any change (two instances on one port, one domain twice)
+    before = host.check_output(snapshot)
+    for bad, code in (([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"], "bind": "127.0.0.1:3140"},
+                        {"name": "autumn", "domain": INSTANCE_DOMAINS["autumn"], "bind": "127.0.0.1:3140"}], "TGP320"),
+                      ([{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]},
+                        {"name": "autumn", "domain": INSTANCE_DOMAINS["spring"]}], "TGP341")):
+        proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, bad)], **JSON)
+        assert proc.returncode != 0 and code in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+        assert "TASK [Deploy every role]" not in proc.stdout
+        assert host.check_output(snapshot) == before
+    # a re-run changes nothing
+    proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, instances)])
+    assert proc.returncode == 0 and recap_changed(proc.stdout) == 0, proc.stdout[-3000:]
+    # one run: a change of mtg's configuration (every instance's) with a session open on spring, and the rotation:
+    # autumn retires 300 s from now (the operator sets retire_at on the instance being replaced)
+    retire_at = int(time.time()) + 300
+    instances[1]["retire_at"] = retire_at
+    changed = [instances_vars(tmp_path, instances)] + MTG_CHANGE
+    session = MTProtoSession(ip, secrets["spring"])
+    fresh = None
+    try:
+        assert session.echo(1024)
+        play = start_playbook(converge_yml, name, changed + ["tgproxy_mtg_drain_deadline=20"], **JSON)
+        try:
+            assert wait_for(lambda: host_state(host).get("mtg_instance_switch_from", {}).get("spring") == "blue"
+                            or play.poll() is not None, seconds=400, interval=1)
+            assert play.poll() is None, play.communicate()[0][-4000:]
+            # the router's reload follows the record (its configuration is written a few tasks before the
+            # reload): then new connections reach spring's new slot, the 20 handshakes through :443 first
+            assert wait_for(lambda: routed(3144) or play.poll() is not None, seconds=60, interval=0.5)
+            # during the drain the session opened before still works, on the old slot; a new one gets the new slot
+            assert session.echo(1024)
+            fresh = MTProtoSession(ip, secrets["spring"])
+            assert fresh.echo(1024)
+            text = play.communicate(timeout=600)[0]
+        finally:
+            if play.poll() is None:
+                play.kill()
+                play.communicate()
+        assert play.returncode == 0, text[-5000:]
+        at_switch, at_drain, ended, closed = instance_drain(text, "spring", "blue", "green", "127.0.0.1:3144")
+        print(json.dumps({"spring": {"at_switch": at_switch, "at_drain": at_drain, "ended": ended, "closed": closed}}))
+        # the session on the old slot was closed at the deadline (its client reconnects), the new one goes on
+        assert closed >= 1 and ended + closed == at_drain
+        with pytest.raises((EOFError, OSError)):
+            session.echo(1024)
+        assert fresh.echo(1024)
+    finally:
+        session.close()
+        if fresh:
+            fresh.close()
+    instance_drain(text, "autumn", "blue", "green", "127.0.0.1:3146")
+    state = host_state(host)
+    assert state["mtg_instance_slots"] == {"spring": "green", "autumn": "green"} and state["mtg_slot"] == "green"
+    assert not state["mtg_instance_switch_from"] and "mtg_switch_from" not in state
+    for instance in INSTANCE_DOMAINS:
+        assert host.service("mtg-%s-green" % instance).is_running and host.service("mtg-%s-green" % instance).is_enabled
+        assert not host.service("mtg-" + instance).is_running and not host.service("mtg-" + instance).is_enabled
+        assert 'tolerate-time-skewness = "7s"' in host.file("/etc/mtg/mtg-%s-green.toml" % instance).content_string
+    assert listeners(host, "mtg-spring-green") == ["127.0.0.1:3144", "127.0.0.1:3145"]
+    # the doctor checks the live slots (the fleet report runs it) and the report gives each instance's links
+    report_vars = tmp_path / "report.json"
+    report_vars.write_text(json.dumps({"tgproxy_mtg_instances": instances, "tgproxy_report_dir": str(tmp_path / "r")}))
+    proc = run_playbook(os.path.join(PROJECT, "playbooks", "report.yml"), name, ["@%s" % report_vars])
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "1 passed the doctor" in " ".join(text.split()), text[-4000:]
+    assert all(secret not in text for secret in secrets.values())
+    summary = (tmp_path / "r" / "report.md").read_text()
+    for instance, domain in INSTANCE_DOMAINS.items():
+        assert "- %s %s (%s): `tg://proxy?server=" % (name, instance, domain) in summary, summary
+        assert "&secret=%s`" % secrets[instance] in summary
+    # until retire_at autumn's old link works (the run restarted nothing it did not switch)
+    assert echoes(ip, secrets["autumn"])
+    assert time.time() < retire_at, "the runs before retire_at took longer than its 300 s window"
+    assert host.service("mtg-autumn-retire.timer").is_running
+    # at retire_at the host stops it itself (its timer), with no run, and the router sends its name to the website
+    time.sleep(max(0, retire_at - time.time()) + 1)
+    assert wait_for(lambda: not host.service("mtg-autumn-green").is_running, seconds=30), "the timer did not stop it"
+    assert not host.service("mtg-autumn-green").is_enabled
+    # (HAProxy: two failed health checks, 2 s apart; nginx: at once, to the backup server)
+    time.sleep(6)
+
+    def retired_link_gets_the_website():
+        with pytest.raises((EOFError, OSError, AssertionError)):
+            echoes(ip, secrets["autumn"])
+        assert site_body(ip, INSTANCE_DOMAINS["autumn"], cafile) == bodies[2]
+
+    retired_link_gets_the_website()
+    # the next run removes both slots' units, configurations and binaries, its timer and its route
+    proc = run_playbook(converge_yml, name, changed)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    for path in ("systemd/system/mtg-autumn.service", "systemd/system/mtg-autumn-green.service",
+                 "systemd/system/mtg-autumn-retire.timer", "systemd/system/mtg-autumn-retire.service",
+                 "mtg/mtg-autumn.toml", "mtg/mtg-autumn-green.toml"):
+        assert not host.file("/etc/" + path).exists, path
+    assert not host.file("/usr/local/bin/mtg-autumn").exists and not host.file("/usr/local/bin/mtg-green-autumn").exists
+    assert host.file("/etc/mtg/mtg-autumn.secret").exists  # kept: a later retire_at gives the same links back
+    assert host.service("mtg-spring-green").is_running
+    retired_link_gets_the_website()
+    # the inventory without them, and without the change: they stop and go; the first instance goes back to blue,
+    # as it was
+    proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, []), "tgproxy_mtg_drain_deadline=2"])
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert not host.file("/etc/systemd/system/mtg-spring.service").exists
+    assert not host.file("/etc/systemd/system/mtg-spring-green.service").exists
+    assert host_state(host)["mtg_slot"] == "blue" and host.service("mtg").is_running
+    assert echoes(ip, secret_of(host))
+
+
+def assert_a_further_instance_restarts_only_with_the_opt_in(host, tmp_path, scenario):
+    """Without blue/green (sslh) a further instance is restarted by a change: with a session on it, the check play
+    names the instance and the sessions it would cut and stops before any change, until the operator opts in.
+    Then the inventory without it: it stops and goes."""
+    name = host.backend.get_hostname()
+    converge_yml = os.path.join(PROJECT, "molecule", scenario, "converge.yml")
+    resolve_instance_domains(host)
+    ip = host_ip(host)
+    instances = [{"name": "spring", "domain": INSTANCE_DOMAINS["spring"]}]
+    proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, instances)], **JSON)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    assert not host.file("/etc/systemd/system/mtg-spring-green.service").exists  # one slot: no blue/green here
+    secret = host.file("/etc/mtg/mtg-spring.secret").content_string.strip()
+    before = host.check_output(MTG_FILES)
+    moved = [dict(instances[0], stats_bind="127.0.0.1:3149")]
+    session = MTProtoSession(ip, secret)
+    try:
+        assert session.echo(1024)
+        proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, moved)], **JSON)
+        text = proc.stdout + proc.stderr
+        assert proc.returncode != 0, text[-3000:]
+        # (the count includes the connections of spring's own site measurement, which the router sent to it)
+        cut = re.search(r"\[tgproxy_mtg_restart_ok\] this run changes mtg instance spring \([^)]*config[^)]*\), "
+                        r"which restarts mtg-spring and cuts the (\d+) session\(s\)", text)
+        assert cut and int(cut.group(1)) >= 1, text[-3000:]
+        assert "TASK [Deploy every role]" not in text and host.check_output(MTG_FILES) == before
+        assert session.echo(1024)
+        proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, moved), "tgproxy_mtg_restart_ok=true"],
+                            **JSON)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+        assert re.search(r"this run restarts mtg-spring, cutting \d+ sessions \(tgproxy_mtg_restart_ok\)", proc.stdout)
+        with pytest.raises((EOFError, OSError)):
+            session.echo(1024)
+    finally:
+        session.close()
+    assert "127.0.0.1:3149" in listeners(host, "mtg-spring")
+    assert echoes(ip, secret)
+    proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, [])])
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert not host.file("/etc/systemd/system/mtg-spring.service").exists
+    assert echoes(ip, secret_of(host))

@@ -159,13 +159,13 @@ def run_playbook(path, host_name, extra=(), *options, **env):
                           env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", **env))
 
 
-def start_playbook(path, host_name, extra=()):
+def start_playbook(path, host_name, extra=(), **env):
     """The same as run_playbook, in the background (a Popen), for a test that stops it halfway."""
     cmd = ["ansible-playbook", "-i", os.path.join(EPHEMERAL, "inventory"), "--limit", host_name, path]
     for item in extra:
         cmd += ["-e", item]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+                            env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", **env))
 
 
 def converge(scenario, host_name, extra, *options):

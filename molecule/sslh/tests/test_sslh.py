@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 # the router behaviour that does not depend on PROXY protocol or on the router owning :80
 from router_tests import (  # noqa: E402,F401  pylint: disable=unused-import
-    MTProtoSession, listeners, main_pid, secret_of,
+    MTProtoSession, assert_a_further_instance_restarts_only_with_the_opt_in, listeners, main_pid, secret_of,
     test_doctor_finds_the_proxy_indistinguishable_from_its_website_and_from_an_ordinary_one,
     test_every_other_client_gets_the_website, test_public_headers_name_no_internal_port_and_http3_only_where_it_answers,
     test_faketls_with_the_secret_through_the_router, test_mtg_listens_on_loopback_only_and_is_not_reachable_from_outside,
@@ -117,3 +117,11 @@ def test_every_input_the_model_accepts_gives_a_config_the_daemon_accepts(host):
     flags), rendered by the role's template and checked by the sslh installed on the host
     (molecule/resources/tests/config_property.py)."""
     assert_daemon_accepts_every_accepted_input(host.backend.get_hostname(), "sslh")
+
+
+def test_a_further_instance_behind_sslh_is_restarted_by_a_change_only_with_the_opt_in(host, tmp_path):
+    """sslh cannot switch to a second slot hitlessly: a further instance has one, and a change of it that would cut
+    a session stops in the check play until tgproxy_mtg_restart_ok (molecule/resources/tests/router_tests.py)."""
+    if not host.backend.get_hostname().endswith("debian12"):
+        pytest.skip("a further instance runs on one host of the scenario (debian12, sslh-fork)")
+    assert_a_further_instance_restarts_only_with_the_opt_in(host, tmp_path, SCENARIO)

@@ -181,6 +181,11 @@ GOOD += [
                      "mtg.instances[0].bind": "127.0.0.1:4000", "mtg.instances[0].stats_bind": "127.0.0.1:4001"})),
     ("instances beside routes and backends the inventory gives (theirs come first)",
      mut(INSTANCES, {"router.routes": [MAGIC, DEFAULT], "router.backends": HAPROXY["router"]["backends"]})),
+    ("nginx_stream, further instances on their second slots (what the host recorded)",
+     mut(INSTANCES_PP, {"router.kind": "nginx_stream", "mtg.instance_slots": {"spring": "green", "gone": "blue"}})),
+    ("an instance's second slot on given ports",
+     mut(INSTANCES, {"mtg.instances[1].alternate_bind": "127.0.0.1:4010",
+                     "mtg.instances[1].alternate_stats_bind": "127.0.0.1:4011"})),
     ("an instance with routes and backends given", mut(INSTANCES, {
         "mtg.instances": [{"name": "spring", "domain": OTHER}],
         "router.routes": [MAGIC, SPRING, DEFAULT],
@@ -198,6 +203,19 @@ BAD = [
     ("two instances on one port", mut(INSTANCES, {"mtg.instances[1].bind": "127.0.0.1:3140"}), {"TGP320", "TGP504"}),
     ("an instance on the first one's port", mut(INSTANCES, {"mtg.instances[0].bind": "127.0.0.1:3128"}),
      {"TGP320", "TGP504", "TGP505"}),
+    ("an instance's second slot on its first one's port",
+     mut(INSTANCES, {"mtg.instances[0].alternate_bind": "127.0.0.1:3140"}), {"TGP320"}),
+    ("an instance's second slot on another instance's port",
+     mut(INSTANCES, {"mtg.instances[1].alternate_bind": "127.0.0.1:3140"}), {"TGP320"}),
+    ("an instance's second slot public", mut(INSTANCES, {"mtg.instances[0].alternate_bind": "0.0.0.0:4010"}),
+     {"TGP301"}),
+    ("an instance's second slot's stats public",
+     mut(INSTANCES, {"mtg.instances[0].alternate_stats_bind": "[::]:4011"}), {"TGP305"}),
+    ("an instance's second slot behind sslh (no blue/green)",
+     mut(INSTANCES, {"router.kind": "sslh", "router.http": None, "web.http_bind": ["0.0.0.0:80", "[::]:80"],
+                     "mtg.instances[0].alternate_bind": "127.0.0.1:4010"}), {"TGP330"}),
+    ("an instance's live slot neither blue nor green", mut(INSTANCES, {"mtg.instance_slots": {"spring": "red"}}),
+     {"TGP004"}),
     ("one domain twice", mut(INSTANCES, {"mtg.instances[1].domain": OTHER}), {"TGP341"}),
     ("an instance with the first one's domain", mut(INSTANCES, {"mtg.instances[1].domain": DOMAIN}), {"TGP341"}),
     ("one name twice", mut(INSTANCES, {"mtg.instances[1].name": "spring"}), {"TGP341"}),
@@ -980,6 +998,39 @@ def test_instances_get_their_ports_routes_backends_and_certificate_names():
     assert doc["router"]["backends"]["mtg_summer"]["address"] == "127.0.0.1:3142"
     assert doc["web"]["cert_domains"] == [DOMAIN, OTHER, THIRD]
     assert not spring["retired"] and spring["retire_at"] is None
+
+
+def test_each_instance_has_two_slots_behind_a_hitless_router_and_the_router_reaches_the_live_one():
+    """As the first instance: with blue/green each further one has a second slot on the next free loopback ports
+    (after every instance's first ones, which stay where they were), units mtg-<name> and mtg-<name>-green, and the
+    host's record (mtg.instance_slots) names the live one, which the router's backend reaches."""
+    doc = v.normalise(INSTANCES)
+    spring, summer = doc["mtg"]["instances"]
+    assert spring["slots"] == {"blue": {"bind": "127.0.0.1:3140", "stats_bind": "127.0.0.1:3141"},
+                               "green": {"bind": "127.0.0.1:3144", "stats_bind": "127.0.0.1:3145"}}
+    assert summer["slots"]["green"] == {"bind": "127.0.0.1:3146", "stats_bind": "127.0.0.1:3147"}
+    assert spring["units"] == {"blue": "mtg-spring", "green": "mtg-spring-green"}
+    assert (spring["slot"], spring["live_unit"], spring["unit"]) == ("blue", "mtg-spring", "mtg-spring")
+    green = v.normalise(mut(INSTANCES, {"mtg.instance_slots": {"spring": "green"}}))
+    spring = green["mtg"]["instances"][0]
+    assert (spring["slot"], spring["bind"], spring["stats_bind"], spring["live_unit"]) == (
+        "green", "127.0.0.1:3144", "127.0.0.1:3145", "mtg-spring-green")
+    # its secret, timer and files keep the instance's name
+    assert spring["unit"] == "mtg-spring"
+    assert green["router"]["backends"]["mtg_spring"]["address"] == "127.0.0.1:3144"
+    assert green["router"]["backends"]["mtg_summer"]["address"] == "127.0.0.1:3142"
+    # a backend the inventory gives for the instance (its first slot's port) follows the live slot too
+    given = v.normalise(mut(INSTANCES, {
+        "mtg.instances": [{"name": "spring", "domain": OTHER}], "mtg.instance_slots": {"spring": "green"},
+        "router.routes": [MAGIC, SPRING, DEFAULT],
+        "router.backends": {"mtg": HAPROXY["router"]["backends"]["mtg"], "web": HAPROXY["router"]["backends"]["web"],
+                            "mtg_spring": SPRING_BACKEND}}))
+    # (one instance: its second slot right after its first)
+    assert given["router"]["backends"]["mtg_spring"]["address"] == "127.0.0.1:3142"
+    # without blue/green (sslh): one slot, a change restarts it
+    sslh = v.normalise(mut(INSTANCES, {"router.kind": "sslh", "router.http": None,
+                                        "web.http_bind": ["0.0.0.0:80", "[::]:80"]}))["mtg"]["instances"][0]
+    assert (sslh["slots"], sslh["units"], sslh["live_unit"]) == (None, {"blue": "mtg-spring"}, "mtg-spring")
 
 
 def test_a_retired_instance_loses_its_route_and_backend_but_keeps_its_certificate():
