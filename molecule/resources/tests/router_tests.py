@@ -390,13 +390,13 @@ def echoes(ip, secret, size=1024):
         session.close()
 
 
-def instance_drain(text, name, slot_from, slot_to, bind):
+def instance_drain(text, name, slot_from, slot_to, bind, why="config changed"):
     """(at the switch, at the drain, ended on their own, closed at the deadline) of one instance's switch."""
-    match = re.search(r"mtg instance %s %s -> %s: mtg-%s%s on %s is live \(config changed\)\",\s*\"drain: (\S+) "
-                      r"sessions on the old slot at the switch, (\d+) when the drain began, (\d+) of those ended on "
-                      r"their own, (\d+) closed at the" % (name, slot_from, slot_to, name,
-                                                            "-green" if slot_to == "green" else "", re.escape(bind)),
-                      text)
+    unit = "mtg-%s%s" % (name, "-green" if slot_to == "green" else "")
+    pattern = (r"mtg instance %s %s -> %s: %s on %s is live \(%s\)\",\s*\"drain: (\S+) sessions on the old slot at "
+               r"the switch, (\d+) when the drain began, (\d+) of those ended on their own, (\d+) closed at the") % (
+                   name, slot_from, slot_to, unit, re.escape(bind), re.escape(why))
+    match = re.search(pattern, text)
     assert match, text[-4000:]
     return match.group(1), int(match.group(2)), int(match.group(3)), int(match.group(4))
 
@@ -404,11 +404,12 @@ def instance_drain(text, name, slot_from, slot_to, bind):
 def assert_further_instances_go_blue_green_and_retire(host, tmp_path, cafile, scenario, config, routed):
     """Two more mtg instances behind the router, each with its own domain, secret, certificate and website: each
     passes FakeTLS through :443 and has links in the fleet report. Bad input (two instances on one port, one domain
-    twice) is rejected before any change. A change of mtg goes blue/green for every instance, as for the first: a
-    session on an instance keeps working through the switch until the drain's deadline while new ones reach the new
-    slot; the doctor then checks the live slots. The instance given a retire_at in that run serves its old links
-    until then; at it the host stops it with no run, and its name gets a website of its own; the next run removes
-    it. Then the inventory without them: they stop and go, and the first instance is as it was.
+    twice) is rejected before any change. A change of an instance (a new secret) goes blue/green, as for the first
+    instance: a session on it keeps working through the switch until the drain's deadline while new ones reach the
+    new slot; a play killed during that drain is resumed by the next run; the doctor then checks the live slots.
+    The instance given a retire_at in that run serves its old links until then; at it the host stops it with no
+    run, and its name gets a website of its own. The next run removes it (still listed) and the instance the
+    inventory no longer lists; their secrets stay, and the first instance is as it was.
     ``routed(port)``: whether the router has sent a connection to that loopback port (its log)."""
     name = host.backend.get_hostname()
     converge_yml = os.path.join(PROJECT, "molecule", scenario, "converge.yml")
@@ -454,16 +455,19 @@ def assert_further_instances_go_blue_green_and_retire(host, tmp_path, cafile, sc
     # a re-run changes nothing
     proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, instances)])
     assert proc.returncode == 0 and recap_changed(proc.stdout) == 0, proc.stdout[-3000:]
-    # one run: a change of mtg's configuration (every instance's) with a session open on spring, and the rotation:
-    # autumn retires 300 s from now (the operator sets retire_at on the instance being replaced)
-    retire_at = int(time.time()) + 300
-    instances[1]["retire_at"] = retire_at
-    changed = [instances_vars(tmp_path, instances)] + MTG_CHANGE
-    session = MTProtoSession(ip, secrets["spring"])
+    # a change of one instance: spring gets a new secret (given in the inventory) while a session is open on it.
+    # The play is killed during spring's drain; the next run resumes it and applies the rest: the rotation, autumn
+    # retires 300 s after that run starts (the operator sets retire_at on the instance being replaced)
+    old_secret = secrets["spring"]
+    secrets["spring"] = "ee" + os.urandom(16).hex() + INSTANCE_DOMAINS["spring"].encode().hex()
+    instances[0]["secret"] = secrets["spring"]
+    session = MTProtoSession(ip, old_secret)
     fresh = None
+    started = time.time()
     try:
         assert session.echo(1024)
-        play = start_playbook(converge_yml, name, changed + ["tgproxy_mtg_drain_deadline=20"], **JSON)
+        play = start_playbook(converge_yml, name, [instances_vars(tmp_path, instances), "tgproxy_mtg_drain_deadline=300"],
+                              **JSON)
         try:
             assert wait_for(lambda: host_state(host).get("mtg_instance_switch_from", {}).get("spring") == "blue"
                             or play.poll() is not None, seconds=400, interval=1)
@@ -471,18 +475,29 @@ def assert_further_instances_go_blue_green_and_retire(host, tmp_path, cafile, sc
             # the router's reload follows the record (its configuration is written a few tasks before the
             # reload): then new connections reach spring's new slot, the 20 handshakes through :443 first
             assert wait_for(lambda: routed(3144) or play.poll() is not None, seconds=60, interval=0.5)
-            # during the drain the session opened before still works, on the old slot; a new one gets the new slot
+            assert play.poll() is None, play.communicate()[0][-4000:]
+            # during the drain the session opened before still works, on the old slot; a new one, with the new
+            # secret, gets the new slot
             assert session.echo(1024)
             fresh = MTProtoSession(ip, secrets["spring"])
             assert fresh.echo(1024)
-            text = play.communicate(timeout=600)[0]
         finally:
-            if play.poll() is None:
-                play.kill()
-                play.communicate()
-        assert play.returncode == 0, text[-5000:]
-        at_switch, at_drain, ended, closed = instance_drain(text, "spring", "blue", "green", "127.0.0.1:3144")
-        print(json.dumps({"spring": {"at_switch": at_switch, "at_drain": at_drain, "ended": ended, "closed": closed}}))
+            play.kill()
+            play.communicate()
+        killed = time.time()
+        assert host.service("mtg-spring").is_running and host.service("mtg-spring-green").is_running
+        assert session.echo(1024) and fresh.echo(1024)
+        retire_at = int(time.time()) + 300
+        instances[1]["retire_at"] = retire_at
+        # the next run finishes spring's drain where the host stands, then applies the rest (autumn's retirement)
+        proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, instances), "tgproxy_mtg_drain_deadline=10"],
+                            **JSON)
+        text = proc.stdout + proc.stderr
+        assert proc.returncode == 0, text[-5000:]
+        at_switch, at_drain, ended, closed = instance_drain(text, "spring", "blue", "green", "127.0.0.1:3144",
+                                                            "a switch a stopped play left")
+        print(json.dumps({"spring": {"at_switch": at_switch, "at_drain": at_drain, "ended": ended, "closed": closed},
+                          "killed_after_s": round(killed - started), "resumed_in_s": round(time.time() - killed)}))
         # the session on the old slot was closed at the deadline (its client reconnects), the new one goes on
         assert closed >= 1 and ended + closed == at_drain
         with pytest.raises((EOFError, OSError)):
@@ -492,34 +507,39 @@ def assert_further_instances_go_blue_green_and_retire(host, tmp_path, cafile, sc
         session.close()
         if fresh:
             fresh.close()
-    instance_drain(text, "autumn", "blue", "green", "127.0.0.1:3146")
+    # the old secret no longer opens spring (its link got the website: fronted); the new one does, and is printed
+    with pytest.raises((EOFError, OSError, AssertionError)):
+        echoes(ip, old_secret)
+    assert echoes(ip, secrets["spring"]) and "secret=%s" % secrets["spring"] in text
+    assert host.file("/etc/mtg/mtg-spring.secret").content_string.strip() == secrets["spring"]
     state = host_state(host)
-    assert state["mtg_instance_slots"] == {"spring": "green", "autumn": "green"} and state["mtg_slot"] == "green"
+    assert state["mtg_instance_slots"] == {"spring": "green"} and state.get("mtg_slot", "blue") == "blue"
     assert not state["mtg_instance_switch_from"] and "mtg_switch_from" not in state
-    for instance in INSTANCE_DOMAINS:
-        assert host.service("mtg-%s-green" % instance).is_running and host.service("mtg-%s-green" % instance).is_enabled
-        assert not host.service("mtg-" + instance).is_running and not host.service("mtg-" + instance).is_enabled
-        assert 'tolerate-time-skewness = "7s"' in host.file("/etc/mtg/mtg-%s-green.toml" % instance).content_string
+    assert host.service("mtg-spring-green").is_running and host.service("mtg-spring-green").is_enabled
+    assert not host.service("mtg-spring").is_running and not host.service("mtg-spring").is_enabled
     assert listeners(host, "mtg-spring-green") == ["127.0.0.1:3144", "127.0.0.1:3145"]
+    # autumn and the first instance had nothing to change: they stayed as they were
+    assert host.service("mtg-autumn").is_running and not host.service("mtg-autumn-green").is_running
+    assert "mtg instance autumn blue (mtg-autumn) stays live" in text and "mtg blue (mtg) stays live" in text
     # the doctor checks the live slots (the fleet report runs it) and the report gives each instance's links
     report_vars = tmp_path / "report.json"
     report_vars.write_text(json.dumps({"tgproxy_mtg_instances": instances, "tgproxy_report_dir": str(tmp_path / "r")}))
     proc = run_playbook(os.path.join(PROJECT, "playbooks", "report.yml"), name, ["@%s" % report_vars])
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "1 passed the doctor" in " ".join(text.split()), text[-4000:]
-    assert all(secret not in text for secret in secrets.values())
+    assert all(secret not in text for secret in list(secrets.values()) + [old_secret])
     summary = (tmp_path / "r" / "report.md").read_text()
     for instance, domain in INSTANCE_DOMAINS.items():
         assert "- %s %s (%s): `tg://proxy?server=" % (name, instance, domain) in summary, summary
         assert "&secret=%s`" % secrets[instance] in summary
-    # until retire_at autumn's old link works (the run restarted nothing it did not switch)
+    # until retire_at autumn's old link works
     assert echoes(ip, secrets["autumn"])
     assert time.time() < retire_at, "the runs before retire_at took longer than its 300 s window"
     assert host.service("mtg-autumn-retire.timer").is_running
     # at retire_at the host stops it itself (its timer), with no run, and the router sends its name to the website
     time.sleep(max(0, retire_at - time.time()) + 1)
-    assert wait_for(lambda: not host.service("mtg-autumn-green").is_running, seconds=30), "the timer did not stop it"
-    assert not host.service("mtg-autumn-green").is_enabled
+    assert wait_for(lambda: not host.service("mtg-autumn").is_running, seconds=30), "the timer did not stop it"
+    assert not host.service("mtg-autumn").is_enabled
     # (HAProxy: two failed health checks, 2 s apart; nginx: at once, to the backup server)
     time.sleep(6)
 
@@ -529,24 +549,22 @@ def assert_further_instances_go_blue_green_and_retire(host, tmp_path, cafile, sc
         assert site_body(ip, INSTANCE_DOMAINS["autumn"], cafile) == bodies[2]
 
     retired_link_gets_the_website()
-    # the next run removes both slots' units, configurations and binaries, its timer and its route
-    proc = run_playbook(converge_yml, name, changed)
+    # the next run, spring gone from the inventory and autumn still listed (retired): both slots' units,
+    # configurations and binaries go, autumn's timer and both routes too; their secrets stay (a later retire_at
+    # gives the same links back); autumn's name keeps its certificate and website. The first instance is as it was
+    proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, instances[1:])])
     assert proc.returncode == 0, proc.stdout[-5000:]
-    for path in ("systemd/system/mtg-autumn.service", "systemd/system/mtg-autumn-green.service",
-                 "systemd/system/mtg-autumn-retire.timer", "systemd/system/mtg-autumn-retire.service",
-                 "mtg/mtg-autumn.toml", "mtg/mtg-autumn-green.toml"):
-        assert not host.file("/etc/" + path).exists, path
-    assert not host.file("/usr/local/bin/mtg-autumn").exists and not host.file("/usr/local/bin/mtg-green-autumn").exists
-    assert host.file("/etc/mtg/mtg-autumn.secret").exists  # kept: a later retire_at gives the same links back
-    assert host.service("mtg-spring-green").is_running
+    for instance in INSTANCE_DOMAINS:
+        for path in ("systemd/system/mtg-%s.service", "systemd/system/mtg-%s-green.service", "mtg/mtg-%s.toml",
+                     "mtg/mtg-%s-green.toml"):
+            assert not host.file("/etc/" + path % instance).exists, path % instance
+        assert not host.file("/usr/local/bin/mtg-" + instance).exists
+        assert not host.file("/usr/local/bin/mtg-green-" + instance).exists
+        assert host.file("/etc/mtg/mtg-%s.secret" % instance).exists
+    for path in ("mtg-autumn-retire.timer", "mtg-autumn-retire.service"):
+        assert not host.file("/etc/systemd/system/" + path).exists, path
+    assert host_state(host)["mtg_instance_slots"] == {}
     retired_link_gets_the_website()
-    # the inventory without them, and without the change: they stop and go; the first instance goes back to blue,
-    # as it was
-    proc = run_playbook(converge_yml, name, [instances_vars(tmp_path, []), "tgproxy_mtg_drain_deadline=2"])
-    assert proc.returncode == 0, proc.stdout[-5000:]
-    assert not host.file("/etc/systemd/system/mtg-spring.service").exists
-    assert not host.file("/etc/systemd/system/mtg-spring-green.service").exists
-    assert host_state(host)["mtg_slot"] == "blue" and host.service("mtg").is_running
     assert echoes(ip, secret_of(host))
 
 

@@ -66,6 +66,8 @@ FLOW_THROUGH = {
     "mtg_fronting_proxy_protocol": "mtg.fronting.proxy_protocol", "mtg_concurrency": "mtg.concurrency",
     "mtg_stats_bind_to": "mtg.stats_bind, or the live slot's of blue/green (mtg.slots)",
     "mtg_binary": "mtg_binary for the one instance and blue/green's blue slot, mtg_binary-green for green",
+    "mtg_selftest": "mtg_selftest, off only for a slot nothing routes to yet (blue/green's other slot, migrate.yml's "
+                    "new mtg), which the playbook checks itself",
     "mtg_limit_nofile": "mtg_limit_nofile, raised to what tgproxy_capacity needs",
     "sslh_flavour": "router.flavour from sslh_flavour or tgproxy_router.flavour (both, differently: TGP004)",
 }

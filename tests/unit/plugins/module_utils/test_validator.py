@@ -1028,8 +1028,8 @@ def test_each_instance_has_two_slots_behind_a_hitless_router_and_the_router_reac
     # (one instance: its second slot right after its first)
     assert given["router"]["backends"]["mtg_spring"]["address"] == "127.0.0.1:3142"
     # without blue/green (sslh): one slot, a change restarts it
-    sslh = v.normalise(mut(INSTANCES, {"router.kind": "sslh", "router.http": None,
-                                        "web.http_bind": ["0.0.0.0:80", "[::]:80"]}))["mtg"]["instances"][0]
+    behind_sslh = mut(INSTANCES, {"router.kind": "sslh", "router.http": None, "web.http_bind": ["0.0.0.0:80", "[::]:80"]})
+    sslh = v.normalise(behind_sslh)["mtg"]["instances"][0]
     assert (sslh["slots"], sslh["units"], sslh["live_unit"]) == (None, {"blue": "mtg-spring"}, "mtg-spring")
 
 
