@@ -14,8 +14,8 @@ from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-imp
 from router_tests import assert_mtg_changes_are_blue_green, listeners, main_pid  # noqa: E402
 from config_property import assert_daemon_accepts_every_accepted_input  # noqa: E402
 from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
-    DOMAIN, PROJECT, assert_ssh_through_443, child_pids, converge, count_lines, doctor, host_ip, pebble_root, reloaded,
-    wait_for)
+    DOMAIN, PROJECT, alternate_hosts, assert_ssh_through_443, child_pids, converge, count_lines, doctor, host_ip,
+    on_one_host, pebble_root, reloaded, wait_for)
 
 SCENARIO = "haproxy"
 JOURNAL = "journalctl -u haproxy --no-pager -o cat"
@@ -35,7 +35,8 @@ def mtg_servers_up(host):
 
 @pytest.fixture()
 def router():
-    return {"scenario": SCENARIO, "unit": "haproxy", "config": "/etc/haproxy/haproxy.cfg",
+    # one_host: where a reload runs with no load (HAProxy 2.6; 3.0 reloads under load in the blue/green test)
+    return {"scenario": SCENARIO, "unit": "haproxy", "config": "/etc/haproxy/haproxy.cfg", "one_host": "debian12",
             "change": ["haproxy_inspect_delay=4s"], "changed_text": "inspect-delay 4s",
             "reload_handler": "RUNNING HANDLER [tgproxy.stealth.haproxy : Reload haproxy]",
             "mtg_servers_up": mtg_servers_up}
@@ -110,6 +111,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_leaves_the_running_router_alone(host, case):
+    alternate_hosts(host, CASES, case, both=["rejected-by-haproxy"])
     extra, expected = CASES[case]
     before = host.check_output(SNAPSHOT)
     proc = converge(SCENARIO, host.backend.get_hostname(), extra)
@@ -124,6 +126,7 @@ def test_doctor_fails_on_a_router_with_a_proxy_mismatch(host):
     """A weakened deploy: HAProxy stops sending the PROXY header the web server waits for (edited on the host,
     past the validator, which rejects this as TGP102). Every client routed to the web server now hangs or is
     dropped; the doctor fails on those probes and names tgproxy_proxy_protocol."""
+    on_one_host(host, "debian12", "the doctor's probes are the same on both")
     cfg = "/etc/haproxy/haproxy.cfg"
     workers = child_pids(host, main_pid(host, "haproxy"))
     host.run_expect([0], r"sed -i '/^backend web$/,/^$/s/ send-proxy-v2//' %s && haproxy -c -q -f %s"
@@ -154,6 +157,5 @@ def test_every_input_the_model_accepts_gives_a_config_the_daemon_accepts(host, d
 
 def test_a_change_of_mtg_under_load_goes_blue_green_and_drops_nothing(host, router, tmp_path):
     """HAProxy 3.0 (Debian 13): the second instance, a hitless reload, the drain; a killed play resumes."""
-    if not host.backend.get_hostname().endswith("debian13"):
-        pytest.skip("the switch under load runs on one host of the scenario (debian13; nginx_stream: debian12)")
+    on_one_host(host, "debian13", "the switch under load behind nginx stream runs on debian12")
     assert_mtg_changes_are_blue_green(host, router, tmp_path)

@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
 
-from testbed_helpers import converge  # noqa: E402
+from testbed_helpers import converge, on_one_host  # noqa: E402
 
 SCENARIO = "haproxy"
 DROPIN = "/etc/sysctl.d/90-tgproxy.conf"
@@ -60,6 +60,7 @@ def test_daemon_limits_follow_the_capacity(host):
 
 
 def test_never_lowers_and_check_diff_tell_the_truth(host):
+    on_one_host(host, "debian12", "the other host sets a key the container cannot (the same module)")
     name = host.backend.get_hostname()
     _set_live(host, "net.core.somaxconn", 16384)          # the host has more than derived
     _set_live(host, "net.ipv4.tcp_keepalive_time", 7200)  # drifted back to the kernel default
@@ -86,6 +87,7 @@ def test_never_lowers_and_check_diff_tell_the_truth(host):
 
 
 def test_a_key_the_container_cannot_set_is_reported_not_hidden(host):
+    on_one_host(host, "debian13", "the other host lowers nothing and tells the truth in check mode (the same module)")
     name = host.backend.get_hostname()
     before = _live(host, "fs.nr_open")
     extra = ['{"tuning_extra_sysctl": {"fs.nr_open": %d}}' % (int(before) * 2)]

@@ -22,8 +22,8 @@ sys.path.insert(0, os.path.join(PROJECT, "molecule", "resources", "tests"))
 
 from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
     DOMAIN, assert_doctor_passes, assert_reference_mode_ran, assert_each_host_serves_its_own_site,
-    assert_public_headers_are_ordinary, converge, doctor, leaf_certificate, pebble_root, reference_rows, run_playbook,
-    wait_for)
+    assert_public_headers_are_ordinary, converge, doctor, leaf_certificate, on_one_host, pebble_root, reference_rows,
+    run_playbook, wait_for)
 
 
 # the proxies only: the scenario's reference site is an ordinary website (molecule/resources/reference.yml)
@@ -251,6 +251,7 @@ def test_doctor_finds_the_proxy_indistinguishable_from_its_website_and_from_an_o
 def test_doctor_fails_when_a_header_names_an_internal_port(host):
     """A weakened deploy: Caddy's Alt-Svc names the internal TLS port again (as before HTTP/3 moved to the public
     UDP port). The doctor fails in reference mode and names the header and the port."""
+    on_one_host(host, "debian13", "the doctor's reference mode and Caddy are the same on both")
     host.run_expect([0], "sed -i 's/h3=\":443\"/h3=\":8443\"/' /etc/caddy/Caddyfile && systemctl reload caddy")
     try:
         proc, text, rows = doctor(host.backend.get_hostname())
@@ -320,6 +321,7 @@ def test_doctor_across_the_fleet_fails_on_a_copied_site_naming_hosts_and_trait(h
 
 def test_doctor_fails_when_fronting_cannot_reach_the_website(host):
     """A weakened deploy: mtg on :443 still fronts, but the web server behind it is gone."""
+    on_one_host(host, "debian13", "the doctor and mtg's fronting are the same on both")
     host.run_expect([0], "systemctl stop caddy")
     try:
         proc, text, rows = doctor(host.backend.get_hostname())
@@ -457,8 +459,7 @@ def test_a_change_that_restarts_mtg_on_443_asks_before_cutting_sessions(host):
     host; with the opt-in the change is applied (and the session cut)."""
     from router_tests import MTProtoSession  # noqa: E402  pylint: disable=import-outside-toplevel
     name = host.backend.get_hostname()
-    if not name.endswith("debian13"):
-        pytest.skip("three runs of site.yml: on one host of the scenario (debian13), for CI time")
+    on_one_host(host, "debian13", "three runs of site.yml, the same tasks on both")
     converge_yml = os.path.join(PROJECT, "molecule", "mtg_direct", "converge.yml")
     change = ["mtg_tolerate_time_skewness=7s"]
     snapshot = "sha256sum /etc/mtg/config.toml; systemctl show mtg -p MainPID"

@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "resources", "tests"))
 
-from testbed_helpers import converge  # noqa: E402
+from testbed_helpers import alternate_hosts, converge, on_one_host  # noqa: E402
 
 MIRROR = os.environ.get("TGP_MIRROR_URL", "")
 # A valid secret for another domain (the key is not used anywhere).
@@ -62,6 +62,7 @@ def _converge(host_name, extra, *options):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_fails_and_host_is_unchanged(host, case):
+    alternate_hosts(host, CASES, case)
     extra, expected = CASES[case]
     before = host.check_output(SNAPSHOT)
     proc = _converge(host.backend.get_hostname(), extra)
@@ -108,6 +109,7 @@ def test_inventory_values_site_yml_would_replace_are_rejected_by_name(host, case
 
 
 def test_check_diff_shows_config_change_but_never_the_secret(host):
+    on_one_host(host, "debian13", "check mode and the secret's masking are the same tasks on both")
     before = host.check_output(SNAPSHOT)
     # bind-to is the line after the secret, so the diff's context shows the
     # secret line: masked, while the changed lines are readable

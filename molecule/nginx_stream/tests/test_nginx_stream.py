@@ -14,7 +14,8 @@ from router_tests import *  # noqa: E402,F401,F403  pylint: disable=wildcard-imp
 from router_tests import (  # noqa: E402
     assert_further_instances_go_blue_green_and_retire, assert_mtg_changes_are_blue_green, listeners, web_backend)
 from config_property import assert_daemon_accepts_every_accepted_input  # noqa: E402
-from testbed_helpers import DOMAIN, PROJECT, converge, count_lines, host_ip, pebble_root, wait_for  # noqa: E402,F401  pylint: disable=unused-import
+from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
+    DOMAIN, PROJECT, alternate_hosts, converge, count_lines, host_ip, on_one_host, pebble_root, wait_for)
 
 sys.path.insert(0, os.path.join(PROJECT, "plugins", "module_utils"))
 import tuning  # noqa: E402  (stdlib-only module_utils, imported by path)
@@ -36,7 +37,8 @@ testinfra_hosts = ["ansible://proxies"]
 
 @pytest.fixture()
 def router():
-    return {"scenario": SCENARIO, "unit": "nginx", "config": STREAM,
+    # one_host: where a reload runs with no load (nginx 1.26; 1.22 reloads under load in the blue/green test)
+    return {"scenario": SCENARIO, "unit": "nginx", "config": STREAM, "one_host": "debian13",
             "change": ["nginx_stream_preread_timeout=4s"], "changed_text": "preread_timeout 4s;",
             "reload_handler": "RUNNING HANDLER [tgproxy.stealth.nginx_stream : Reload nginx stream]",
             # an upstream that refused a connection is skipped for fail_timeout (10 s, nginx's default: the
@@ -114,6 +116,7 @@ def test_an_earlier_routers_http_server_gives_way_to_the_stream_passthrough(host
     """A host deployed by an earlier release: the router's own http-context :80 server is live and the stream file
     has no :80 server. One run moves :80 into the stream configuration and removes the old server, applied by one
     reload (never both claiming :80: that reload would fail to bind); the web server answers :80 afterwards."""
+    on_one_host(host, "debian12", "where the web server is the same nginx, the harder case")
     ip = host_ip(host)
     stream = host.file(STREAM).content_string
     start = stream.index("\n    # :80 - every connection")
@@ -158,6 +161,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_leaves_the_running_router_alone(host, case):
+    alternate_hosts(host, CASES, case, both=["rejected-by-nginx"])
     extra, expected = CASES[case]
     before = host.check_output(SNAPSHOT)
     proc = converge(SCENARIO, host.backend.get_hostname(), extra)
@@ -178,8 +182,7 @@ def test_every_input_the_model_accepts_gives_a_config_the_daemon_accepts(host):
 def test_a_change_of_mtg_under_load_goes_blue_green_and_drops_nothing(host, router, tmp_path):
     """nginx 1.22 (Debian 12): the second instance, a graceful reload, the drain; a killed play resumes (haproxy
     also checks a run with nothing to change and the doctor on the second instance)."""
-    if not host.backend.get_hostname().endswith("debian12"):
-        pytest.skip("the switch under load runs on one host of the scenario (debian12; haproxy: debian13)")
+    on_one_host(host, "debian12", "the switch under load behind HAProxy runs on debian13")
     assert_mtg_changes_are_blue_green(host, router, tmp_path, full=False)
 
 
@@ -187,9 +190,7 @@ def test_further_instances_each_with_its_own_domain_secret_and_site_go_blue_gree
         host, tmp_path, pebble_root):
     """Two more mtg instances behind nginx stream (Debian 13, Caddy): each with its own domain, secret, certificate
     and website; a change goes blue/green for each; a rotation (molecule/resources/tests/router_tests.py)."""
-    if not host.backend.get_hostname().endswith("debian13"):
-        pytest.skip("further instances run on one host of the scenario (debian13, Caddy; the switch under load: "
-                    "debian12)")
+    on_one_host(host, "debian13", "with Caddy, which gives each instance's domain a certificate and site")
     assert_further_instances_go_blue_green_and_retire(
         host, tmp_path, pebble_root, SCENARIO, STREAM,
         lambda port: "upstream=127.0.0.1:%d" % port in host.check_output("tail -n 300 %s" % STREAM_LOG))

@@ -12,6 +12,7 @@ upstream that refused a connection).
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "plugins", "module_utils
 import _faketls  # noqa: E402  (stdlib-only module_utils, imported by path)
 from testbed_helpers import (  # noqa: E402
     DOMAIN, EPHEMERAL, PROJECT, assert_doctor_passes, assert_reference_mode_ran, assert_each_host_serves_its_own_site,
-    assert_public_headers_are_ordinary, converge, host_ip, run_playbook, start_playbook, wait_for, web_answers)
+    assert_public_headers_are_ordinary, converge, host_ip, on_one_host, run_playbook, start_playbook, wait_for, web_answers)
 
 sys.path.insert(0, os.path.join(PROJECT, "tests", "testbed"))
 import mtg_echo  # noqa: E402  (the test bed's MTProto client side)
@@ -182,6 +183,7 @@ class MTProtoSession:
 
 def test_config_change_reloads_without_dropping_an_open_connection(host, router):
     """An MTProto session opened before the reload still carries traffic after it."""
+    on_one_host(host, router["one_host"], "the other host's router reloads under load in the blue/green test")
     session = MTProtoSession(host_ip(host), secret_of(host))
     pid = main_pid(host, router["unit"])
     try:
@@ -549,6 +551,10 @@ def assert_further_instances_go_blue_green_and_retire(host, tmp_path, cafile, sc
         assert site_body(ip, INSTANCE_DOMAINS["autumn"], cafile) == bodies[2]
 
     retired_link_gets_the_website()
+    # a switch of spring that a stopped play left unfinished, as the record has it: removing spring forgets that
+    # too (listed again it starts afresh on its first slot, which a remembered switch would then drain)
+    state = dict(host_state(host), mtg_instance_switch_from={"spring": "blue"})
+    host.run_expect([0], "printf '%%s\\n' %s > %s" % (shlex.quote(json.dumps(state)), FACT))
     # the next run, spring gone from the inventory and autumn still listed (retired): both slots' units,
     # configurations and binaries go, autumn's timer and both routes too; their secrets stay (a later retire_at
     # gives the same links back); autumn's name keeps its certificate and website. The first instance is as it was
@@ -563,7 +569,7 @@ def assert_further_instances_go_blue_green_and_retire(host, tmp_path, cafile, sc
         assert host.file("/etc/mtg/mtg-%s.secret" % instance).exists
     for path in ("mtg-autumn-retire.timer", "mtg-autumn-retire.service"):
         assert not host.file("/etc/systemd/system/" + path).exists, path
-    assert host_state(host)["mtg_instance_slots"] == {}
+    assert host_state(host)["mtg_instance_slots"] == {} and host_state(host)["mtg_instance_switch_from"] == {}
     retired_link_gets_the_website()
     assert echoes(ip, secret_of(host))
 

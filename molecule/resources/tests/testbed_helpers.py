@@ -128,6 +128,22 @@ def wait_for(predicate, seconds=30, interval=0.5):
         time.sleep(interval)
 
 
+def on_one_host(host, which, covered):
+    """Run the calling test on one host of its scenario only, the one whose name ends with ``which`` (CI time: a
+    test that runs a playbook or waits takes minutes). ``covered`` says what covers the other distribution."""
+    if not host.backend.get_hostname().endswith(which):
+        pytest.skip("on one host of the scenario (%s), for CI time; %s" % (which, covered))
+
+
+def alternate_hosts(host, cases, case, both=()):
+    """Parametrized bad-input cases alternate between the scenario's two hosts (the validator and the check play
+    are the same code on both): each case runs on one host, and each host runs half of them. A case in ``both``
+    (one the installed daemon's own check rejects: its version differs between the hosts) runs on each."""
+    if case not in both:
+        on_one_host(host, ("debian12", "debian13")[sorted(cases).index(case) % 2],
+                    "the cases alternate between the two hosts")
+
+
 def count_lines(host, command, text):
     """How many lines of a command's output (run on the host) contain text."""
     return int(host.check_output("%s | grep -cF -- %s || true" % (command, shlex.quote(text))))

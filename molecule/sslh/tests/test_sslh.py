@@ -16,7 +16,7 @@ from router_tests import (  # noqa: E402,F401  pylint: disable=unused-import
     test_verify_playbook_passes)
 from config_property import assert_daemon_accepts_every_accepted_input  # noqa: E402
 from testbed_helpers import (  # noqa: E402,F401  pylint: disable=unused-import
-    DOMAIN, assert_ssh_through_443, converge, host_ip, pebble_root, wait_for, web_answers)
+    DOMAIN, alternate_hosts, assert_ssh_through_443, converge, host_ip, on_one_host, pebble_root, wait_for, web_answers)
 
 SCENARIO = "sslh"
 SNAPSHOT = ("sha256sum /etc/sslh/sslh.cfg /etc/systemd/system/sslh.service.d/tgproxy.conf; systemctl show sslh -p MainPID;"
@@ -92,7 +92,7 @@ def test_with_mtg_stopped_other_names_still_get_the_website(host, pebble_root):
         assert wait_for(lambda: "127.0.0.1:3128" in listeners(host, "mtg")), listeners(host, "mtg")
 
 
-@pytest.mark.parametrize("case,extra,expected", [
+BAD_INPUT = [
     ("PROXY protocol asked of sslh", ["tgproxy_proxy_protocol=true"], "TGP107"),
     ("a config sslh cannot parse", ["sslh_timeout=0"], "[sslh_timeout]"),
     ("a flavour sslh does not have", ["sslh_flavour=threads"], "TGP004 [sslh_flavour (router.flavour)]"),
@@ -102,8 +102,12 @@ def test_with_mtg_stopped_other_names_still_get_the_website(host, pebble_root):
     ("a variable of an earlier version (the netfilter mark), named, not ignored",
      ['{"tgproxy_router": {"transparent": true, "listen": ["0.0.0.0:443"]}, "sslh_transparent_mark": 1}'],
      "[sslh_transparent_mark]"),
-])
+]
+
+
+@pytest.mark.parametrize("case,extra,expected", BAD_INPUT)
 def test_bad_input_leaves_the_running_router_alone(host, case, extra, expected):
+    alternate_hosts(host, [name for name, _, _ in BAD_INPUT], case)
     before = host.check_output(SNAPSHOT)
     proc = converge(SCENARIO, host.backend.get_hostname(), extra)
     assert proc.returncode != 0, case
@@ -122,6 +126,5 @@ def test_every_input_the_model_accepts_gives_a_config_the_daemon_accepts(host):
 def test_a_further_instance_behind_sslh_is_restarted_by_a_change_only_with_the_opt_in(host, tmp_path):
     """sslh cannot switch to a second slot hitlessly: a further instance has one, and a change of it that would cut
     a session stops in the check play until tgproxy_mtg_restart_ok (molecule/resources/tests/router_tests.py)."""
-    if not host.backend.get_hostname().endswith("debian12"):
-        pytest.skip("a further instance runs on one host of the scenario (debian12, sslh-fork)")
+    on_one_host(host, "debian12", "the check play's opt-in is the same with either flavour")
     assert_a_further_instance_restarts_only_with_the_opt_in(host, tmp_path, SCENARIO)
