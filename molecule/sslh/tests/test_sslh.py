@@ -107,7 +107,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("case,extra,expected", BAD_INPUT)
 def test_bad_input_leaves_the_running_router_alone(host, case, extra, expected):
-    alternate_hosts(host, [name for name, _, _ in BAD_INPUT], case)
+    alternate_hosts(host, [row[0] for row in BAD_INPUT], case)
     before = host.check_output(SNAPSHOT)
     proc = converge(SCENARIO, host.backend.get_hostname(), extra)
     assert proc.returncode != 0, case
